@@ -1,0 +1,101 @@
+"""Batch prediction from a JSONL file of requests (``liverclick predict``).
+
+One request a line: ``{"id": "a1", "image": "path.png", "clicks": [{"x": 120, "y": 88, "positive": true}],
+"box": [x0, y0, x1, y1], "frame": 0}``. Relative image paths are taken from the folder of the requests
+file. Each request writes ``<id>.png`` (mask 0/255 at the image's own size) and a line of
+``results.jsonl``; a bad line gets an ``error`` entry and the batch goes on.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .imageio import ImageError, load_image
+from .prompt import Prompt, PromptError
+from .runtime import Segmenter
+
+SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+class RequestError(ValueError):
+    """A request line that cannot be served, with the reason."""
+
+
+@dataclass
+class BatchSummary:
+    total: int = 0
+    failed: int = 0
+
+    @property
+    def all_failed(self) -> bool:
+        return self.total > 0 and self.failed == self.total
+
+
+def parse_request(line: str, base_dir: Path) -> tuple[str, Path, Prompt, int]:
+    """One JSONL line -> (id, image path, prompt, frame); RequestError with a clear reason otherwise."""
+    try:
+        req = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise RequestError(f"not valid JSON: {exc.msg}") from None
+    if not isinstance(req, dict):
+        raise RequestError("a request must be a JSON object")
+    rid = req.get("id")
+    if not isinstance(rid, str) or not SAFE_ID.match(rid):
+        raise RequestError("'id' must be a string of letters, digits, '.', '_' or '-' (it names the mask file)")
+    if not isinstance(req.get("image"), str):
+        raise RequestError("'image' must be a path")
+    image = Path(req["image"]).expanduser()
+    if not image.is_absolute():
+        image = base_dir / image
+    frame = req.get("frame", 0)
+    if not isinstance(frame, int) or isinstance(frame, bool):
+        raise RequestError("'frame' must be an integer")
+    return rid, image, Prompt.from_dict(req), frame
+
+
+def iter_requests(path: Path) -> Iterator[tuple[int, str]]:
+    with open(path, encoding="utf-8") as fh:
+        for number, line in enumerate(fh, start=1):
+            if line.strip():
+                yield number, line
+
+
+def run_batch(segmenter: Segmenter, requests: Path, out_dir: Path, progress=None) -> BatchSummary:
+    """Serve every request in ``requests``; write masks and ``results.jsonl`` into ``out_dir``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    summary, seen = BatchSummary(), set()
+    lines = list(iter_requests(requests))
+    with open(out_dir / "results.jsonl", "w", encoding="utf-8") as results:
+        for number, line in progress(lines) if progress else lines:
+            summary.total += 1
+            record: dict = {"line": number}
+            try:
+                rid, image_path, prompt, frame = parse_request(line, requests.parent)
+                record["id"] = rid
+                if rid in seen:
+                    raise RequestError(f"id '{rid}' was already used on an earlier line")
+                seen.add(rid)
+                image = load_image(image_path, frame=frame)
+                pred = segmenter.predict(image, prompt)
+                mask_file = f"{rid}.png"
+                cv2.imwrite(str(out_dir / mask_file), pred.mask.astype(np.uint8) * 255)
+                record.update(
+                    class_probs=pred.class_probs,
+                    predicted_class=pred.predicted_class,
+                    malignant_prob=pred.malignant_prob,
+                    mask=mask_file,
+                    area_px=pred.area_px,
+                )
+            except (RequestError, PromptError, ImageError) as exc:
+                summary.failed += 1
+                record["error"] = str(exc)
+            results.write(json.dumps(record) + "\n")
+            results.flush()
+    return summary

@@ -1,0 +1,33 @@
+"""Euclidean distance maps of the clicks: the second and third input channels (paper, Fig. 2).
+
+One implementation for training, evaluation and the runtime. ``cv2.distanceTransform`` with
+DIST_L2 / DIST_MASK_PRECISE is exact and measured ~3.5x faster than scipy's EDT on 512 x 512 with
+15 clicks (benchmarks/distance_maps.py).
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+
+def distance_map(points: np.ndarray, size: int, truncation: float) -> np.ndarray:
+    """(S, S) float32 distance, in pixels, from each pixel to the nearest point, capped at ``truncation``.
+
+    ``points`` are (x, y) in model-input pixels; they are rounded to the nearest pixel and clipped
+    into the grid. With no points the map is all ``truncation`` (the paper's "image filled with 255").
+    """
+    pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    if len(pts) == 0:
+        return np.full((size, size), truncation, dtype=np.float32)
+    idx = np.clip(np.rint(pts).astype(np.int64), 0, size - 1)
+    seeds = np.full((size, size), 255, dtype=np.uint8)
+    seeds[idx[:, 1], idx[:, 0]] = 0
+    dist = cv2.distanceTransform(seeds, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    np.minimum(dist, truncation, out=dist)
+    return dist
+
+
+def distance_maps(fg_points: np.ndarray, bg_points: np.ndarray, size: int, truncation: float) -> np.ndarray:
+    """(2, S, S) float32: foreground then background distance maps, in pixels, truncated."""
+    return np.stack([distance_map(fg_points, size, truncation), distance_map(bg_points, size, truncation)])

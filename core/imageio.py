@@ -1,0 +1,161 @@
+"""Reading ultrasound images: PNG, JPEG, BMP, TIFF (8/16-bit) and DICOM, to 8-bit grayscale.
+
+Every failure is an :class:`ImageError` with a message for the user. Sizes are checked from the
+header before any pixel is decoded, so a decompression bomb is refused cheaply. Of a DICOM file only
+the pixels and the pixel spacing are kept: no patient data leaves this module.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+MAX_PIXELS = 40_000_000  # per frame; a 30000 x 30000 PNG is refused before decoding
+MAX_BYTES = 64 * 1024 * 1024
+MIN_SIDE = 16
+
+
+class ImageError(ValueError):
+    """The file is not an image liverclick can read, with the reason."""
+
+
+@dataclass(frozen=True)
+class UltrasoundImage:
+    pixels: np.ndarray  # (H, W) uint8 grayscale
+    pixel_spacing_mm: tuple[float, float] | None = None  # (row, column) spacing, when the file says
+    description: str = ""
+    frame: int = 0
+    n_frames: int = 1
+
+    @property
+    def width(self) -> int:
+        return int(self.pixels.shape[1])
+
+    @property
+    def height(self) -> int:
+        return int(self.pixels.shape[0])
+
+
+def load_image(source: str | os.PathLike | bytes, frame: int = 0, max_pixels: int = MAX_PIXELS) -> UltrasoundImage:
+    """Read a file (path or bytes) into an 8-bit grayscale image; ``frame`` picks a DICOM frame."""
+    data = _read_bytes(source)
+    if not data:
+        raise ImageError("the file is empty")
+    if len(data) > MAX_BYTES:
+        raise ImageError(f"the file is {len(data) / 2**20:.0f} MB; the limit is {MAX_BYTES // 2**20} MB")
+    if data[128:132] == b"DICM" or str(source).lower().endswith((".dcm", ".dicom")):
+        return _load_dicom(data, frame, max_pixels)
+    return _load_raster(data, max_pixels)
+
+
+def to_gray_uint8(array: np.ndarray) -> np.ndarray:
+    """Any grayscale/RGB(A) array of integers or floats -> (H, W) uint8.
+
+    Colour (e.g. a Doppler or annotation overlay) becomes ITU-R 601 luma, as in the BUSI
+    conversion; wider-than-8-bit data is scaled linearly from its own minimum and maximum.
+    """
+    arr = np.asarray(array)
+    if arr.ndim == 3 and arr.shape[2] in (3, 4):
+        rgb = arr[..., :3].astype(np.float64)
+        arr = rgb @ np.array([0.299, 0.587, 0.114])
+        if np.asarray(array).dtype == np.uint8:
+            return np.clip(np.rint(arr), 0, 255).astype(np.uint8)
+    elif arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[..., 0]
+    if arr.ndim != 2:
+        raise ImageError(f"expected a 2-D grayscale or colour image, got an array of shape {arr.shape}")
+    if arr.dtype == np.uint8:
+        return arr
+    arr = arr.astype(np.float64)
+    lo, hi = float(arr.min()), float(arr.max())
+    if hi <= lo:
+        return np.zeros(arr.shape, dtype=np.uint8)
+    return np.clip(np.rint((arr - lo) * (255.0 / (hi - lo))), 0, 255).astype(np.uint8)
+
+
+def _read_bytes(source) -> bytes:
+    if isinstance(source, (bytes, bytearray)):
+        return bytes(source)
+    path = Path(source)
+    if not path.is_file():
+        raise ImageError(f"no such file: {path}")
+    return path.read_bytes()
+
+
+def _check_size(width: int, height: int, max_pixels: int) -> None:
+    if width * height > max_pixels:
+        raise ImageError(
+            f"the image is {width} x {height} pixels ({width * height / 1e6:.0f} MP); "
+            f"the limit is {max_pixels / 1e6:.0f} MP"
+        )
+    if min(width, height) < MIN_SIDE:
+        raise ImageError(f"the image is {width} x {height} pixels; each side needs at least {MIN_SIDE}")
+
+
+def _load_raster(data: bytes, max_pixels: int) -> UltrasoundImage:
+    try:
+        img = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError as exc:
+        raise ImageError(f"the image is too large: {exc.args[0].split(',')[0]}") from None
+    except UnidentifiedImageError:
+        raise ImageError("not an image file liverclick can read (PNG, JPEG, BMP, TIFF or DICOM)") from None
+    except Exception as exc:  # PIL raises several types for malformed headers
+        raise ImageError(f"the image header is unreadable: {exc}") from None
+    _check_size(*img.size, max_pixels)
+    fmt = img.format or "image"
+    try:
+        img.load()
+    except Exception:
+        raise ImageError(f"the {fmt} file is corrupt or truncated") from None
+    mode = img.mode
+    if mode in ("P", "PA", "LA", "CMYK", "YCbCr", "1"):
+        img = img.convert("RGB" if mode != "1" else "L")
+    array = np.asarray(img)
+    bits = "16-bit" if array.dtype in (np.uint16, np.int32) and mode.startswith("I") else "8-bit"
+    return UltrasoundImage(to_gray_uint8(array), None, f"{fmt} {bits} {mode}")
+
+
+def _load_dicom(data: bytes, frame: int, max_pixels: int) -> UltrasoundImage:
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    try:
+        ds = pydicom.dcmread(io.BytesIO(data), force=True)
+        rows, cols = int(ds.Rows), int(ds.Columns)
+    except (InvalidDicomError, AttributeError, ValueError, EOFError, OSError):
+        raise ImageError("not a readable DICOM image (no pixel rows/columns)") from None
+    _check_size(cols, rows, max_pixels)
+    n_frames = int(getattr(ds, "NumberOfFrames", 1) or 1)
+    if not 0 <= frame < n_frames:
+        raise ImageError(f"frame {frame} does not exist: this DICOM has {n_frames} frame(s), 0..{n_frames - 1}")
+    try:
+        pixels = ds.pixel_array
+    except Exception as exc:
+        raise ImageError(f"the DICOM pixel data cannot be decoded ({exc})") from None
+    if n_frames > 1:
+        pixels = pixels[frame]
+    gray = to_gray_uint8(pixels)
+    if str(getattr(ds, "PhotometricInterpretation", "")) == "MONOCHROME1":
+        gray = 255 - gray
+    desc = f"DICOM {getattr(ds, 'Modality', '')} {rows}x{cols}".strip()
+    if n_frames > 1:
+        desc += f", frame {frame} of {n_frames}"
+    return UltrasoundImage(gray, _dicom_spacing(ds), desc, frame, n_frames)
+
+
+def _dicom_spacing(ds) -> tuple[float, float] | None:
+    """Pixel spacing in mm: PixelSpacing, else the first ultrasound region's physical deltas (cm)."""
+    spacing = getattr(ds, "PixelSpacing", None)
+    if spacing is not None and len(spacing) == 2:
+        return float(spacing[0]), float(spacing[1])
+    for region in getattr(ds, "SequenceOfUltrasoundRegions", []) or []:
+        dx, dy = getattr(region, "PhysicalDeltaX", None), getattr(region, "PhysicalDeltaY", None)
+        units = (getattr(region, "PhysicalUnitsXDirection", None), getattr(region, "PhysicalUnitsYDirection", None))
+        if dx and dy and units == (3, 3):  # 3 = centimetres
+            return abs(float(dy)) * 10.0, abs(float(dx)) * 10.0
+    return None

@@ -1,0 +1,199 @@
+"""ONNX Runtime inference: load a model with its contract, prepare an image once, predict per prompt.
+
+Shaped like SAM's predictor: :meth:`Segmenter.prepare` does the once-per-image work (grayscale,
+letterbox, normalisation) and :meth:`Segmenter.predict` only builds the distance maps, runs the
+network and post-processes, so that every click is cheap.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import json
+import os
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .contract import CARD_METADATA_KEY, SPEC_METADATA_KEY, ContractError, InputSpec
+from .geometry import Letterbox
+from .imageio import UltrasoundImage, to_gray_uint8
+from .models import resolve_model
+from .postprocess import lesion_mask
+from .preprocess import encode_image, model_input, prompt_channels, prompt_extent, zoom_frame
+from .prompt import Prompt
+
+INPUT_NAME = "input"
+MASK_OUTPUT = "mask_prob"
+CLASS_OUTPUT = "class_probs"
+PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
+
+
+@functools.lru_cache(maxsize=1)
+def cuda_available() -> bool:
+    """True when ONNX Runtime has its CUDA provider *and* a CUDA driver can be loaded.
+
+    Checked without asking ONNX Runtime for CUDA, which logs errors on machines without a GPU.
+    """
+    import onnxruntime as ort
+
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        return False
+    try:
+        ctypes.CDLL("libcuda.so.1")
+    except OSError:
+        return False
+    return True
+
+
+def cpu_threads() -> int:
+    """Threads for intra-op parallelism: the cores this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+@dataclass(frozen=True)
+class PreparedImage:
+    """An image with its once-per-image work done: grayscale pixels and the encoded whole-image channel."""
+
+    gray: np.ndarray
+    frame: Letterbox
+    image_channel: np.ndarray
+    pixel_spacing_mm: tuple[float, float] | None = None
+
+    @property
+    def width(self) -> int:
+        return self.frame.image_width
+
+    @property
+    def height(self) -> int:
+        return self.frame.image_height
+
+
+@dataclass(frozen=True)
+class Prediction:
+    mask: np.ndarray  # (H, W) bool, at the image's own size
+    class_probs: dict[str, float]
+    malignant_prob: float
+    region: tuple[int, int, int, int]  # the image region the model saw (x0, y0, x1, y1)
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def area_px(self) -> int:
+        return int(np.count_nonzero(self.mask))
+
+    @property
+    def predicted_class(self) -> str:
+        return max(self.class_probs, key=self.class_probs.get)
+
+
+class Segmenter:
+    """A liverclick ONNX model, ready to segment and classify the lesion a prompt points at."""
+
+    def __init__(self, model: str | os.PathLike = "default", provider: str = "auto", threads: int | None = None):
+        import onnxruntime as ort
+
+        self.path = resolve_model(model)
+        wanted = provider.lower()
+        if wanted not in ("auto", *PROVIDERS):
+            raise ValueError(f"provider must be auto, cpu or cuda, got {provider!r}")
+        use_cuda = wanted == "cuda" or (wanted == "auto" and cuda_available())
+        if wanted == "cuda" and not cuda_available():
+            raise RuntimeError("the CUDA provider was requested but no usable CUDA GPU was found")
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.intra_op_num_threads = threads or cpu_threads()
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if use_cuda else ["CPUExecutionProvider"]
+        try:
+            self.session = ort.InferenceSession(str(self.path), sess_options=options, providers=providers)
+        except Exception as exc:
+            raise ContractError(f"{self.path} is not a loadable ONNX model: {exc}") from None
+        self.spec, self.card = parse_metadata(self.session.get_modelmeta().custom_metadata_map)
+        self.provider = self.session.get_providers()[0]
+        names = {o.name for o in self.session.get_outputs()}
+        if {MASK_OUTPUT, CLASS_OUTPUT} - names or self.session.get_inputs()[0].name != INPUT_NAME:
+            raise ContractError(
+                f"model must take '{INPUT_NAME}' and give '{MASK_OUTPUT}' and '{CLASS_OUTPUT}', has {sorted(names)}"
+            )
+        self._input_dtype = np.float16 if "float16" in self.session.get_inputs()[0].type else np.float32
+
+    # --- description ------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return str(self.card.get("name", self.path.stem))
+
+    @property
+    def version(self) -> str:
+        return str(self.card.get("version", "unknown"))
+
+    # --- inference --------------------------------------------------------------------------
+    def prepare(self, image: np.ndarray | UltrasoundImage) -> PreparedImage:
+        """Once per image: grayscale, letterbox the whole image, normalise."""
+        spacing = None
+        if isinstance(image, UltrasoundImage):
+            spacing, image = image.pixel_spacing_mm, image.pixels
+        gray = to_gray_uint8(image)
+        frame = Letterbox.whole(gray.shape[1], gray.shape[0], self.spec.input_size)
+        return PreparedImage(gray, frame, encode_image(frame.image_to_model(gray), self.spec), spacing)
+
+    def run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Raw network: (N, 3, S, S) inputs -> (N, S, S) mask probabilities, (N, C) class probabilities."""
+        mask, probs = self.session.run(
+            [MASK_OUTPUT, CLASS_OUTPUT], {INPUT_NAME: np.ascontiguousarray(batch, dtype=self._input_dtype)}
+        )
+        return mask.reshape(len(batch), *mask.shape[-2:]).astype(np.float32), probs.astype(np.float32)
+
+    def predict(self, image: PreparedImage | np.ndarray | UltrasoundImage, prompt: Prompt) -> Prediction:
+        """Segment and classify the lesion the prompt points at; the mask is at the image's own size."""
+        start = time.perf_counter()
+        prepared = image if isinstance(image, PreparedImage) else self.prepare(image)
+        prompt.validate(prepared.width, prepared.height)
+        fg = prompt.points(True)
+        timings: dict[str, float] = {}
+        frame = prepared.frame
+        x = np.concatenate([prepared.image_channel[None], prompt_channels(prompt, frame, self.spec)])
+        if self.spec.zoom_in:
+            extent = prompt_extent(prompt)
+            if extent is None:  # clicks only: a whole-image pass finds the lesion's extent first
+                t = time.perf_counter()
+                prob, _ = self.run(x[None])
+                timings["first_pass"] = _ms(t)
+                extent = _extent(lesion_mask(frame.model_to_image(prob[0]), self.spec.mask_threshold, fg), fg)
+            frame = zoom_frame(prepared.width, prepared.height, extent, self.spec)
+            x = model_input(prepared.gray, prompt, frame, self.spec)
+        t = time.perf_counter()
+        prob, probs = self.run(x[None])
+        timings["inference"] = _ms(t)
+        t = time.perf_counter()
+        mask = lesion_mask(frame.model_to_image(prob[0]), self.spec.mask_threshold, fg)
+        timings["postprocess"] = _ms(t)
+        timings["total"] = _ms(start)
+        class_probs = {n: float(p) for n, p in zip(self.spec.class_names, probs[0], strict=True)}
+        malignant = float(sum(probs[0][i] for i in self.spec.malignant_indices))
+        return Prediction(mask, class_probs, malignant, frame.region, timings)
+
+
+def parse_metadata(meta: dict[str, str]) -> tuple[InputSpec, dict]:
+    """The input spec and model card from an ONNX model's metadata (custom_metadata_map)."""
+    spec = InputSpec.from_json(meta.get(SPEC_METADATA_KEY))
+    try:
+        card = json.loads(meta.get(CARD_METADATA_KEY) or "{}")
+    except json.JSONDecodeError:
+        card = {}
+    return spec, card
+
+
+def _extent(mask: np.ndarray, fg: np.ndarray) -> tuple[float, float, float, float]:
+    """Bounding box of a first-pass mask together with the foreground clicks."""
+    ys, xs = np.nonzero(mask)
+    pts = np.vstack([np.column_stack([xs, ys]), fg]) if len(xs) else fg
+    return (*pts.min(axis=0), *pts.max(axis=0))
+
+
+def _ms(since: float) -> float:
+    return (time.perf_counter() - since) * 1000.0

@@ -1,0 +1,26 @@
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+BUSI_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "busi"
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory):
+    from tiny_model import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("models") / "tiny.onnx")
+
+
+@pytest.fixture
+def speckle_image():
+    """A 120 x 200 speckled grayscale image with a dark disk (a 'lesion') centred at (140, 60)."""
+    rng = np.random.default_rng(0)
+    img = rng.gamma(2.0, 50.0, size=(120, 200)).clip(0, 255)
+    yy, xx = np.mgrid[:120, :200]
+    img[(xx - 140) ** 2 + (yy - 60) ** 2 < 20**2] *= 0.2
+    return img.astype(np.uint8)

@@ -1,0 +1,77 @@
+import math
+
+import numpy as np
+import pytest
+
+from core.prompt import Box, Click, Prompt, PromptError
+
+
+def test_box_becomes_one_foreground_and_four_background_clicks():
+    clicks = Box(30, 10, 10, 50).to_clicks()  # corners in any order
+    assert clicks[0] == Click(20, 30, True)
+    assert sorted((c.x, c.y) for c in clicks[1:]) == [(10, 10), (10, 50), (30, 10), (30, 50)]
+    assert not any(c.positive for c in clicks[1:])
+
+
+def test_box_and_clicks_combine_and_prompt_is_immutable():
+    p0 = Prompt()
+    p1 = p0.add_box(10, 10, 30, 50)
+    p2 = p1.add_click(12, 12, positive=False).add_click(20, 20)
+    assert len(p0) == 0 and len(p1) == 1
+    assert p2.points(True).tolist() == [[20, 30], [20, 20]]
+    assert len(p2.points(False)) == 5
+    assert p2.undo() == p1.add_click(12, 12, positive=False)
+    assert p2.undo().undo().undo() == p0
+
+
+def test_the_last_box_is_in_force_and_undo_restores_the_previous_one():
+    p = Prompt().add_box(0, 0, 10, 10).add_box(5, 5, 20, 20)
+    assert p.box == Box(5, 5, 20, 20)
+    assert p.undo().box == Box(0, 0, 10, 10)
+
+
+@pytest.mark.parametrize(
+    "prompt, message",
+    [
+        (Prompt(), "at least one click on the lesion"),
+        (Prompt().add_click(5, 5, positive=False), "at least one click on the lesion"),
+        (Prompt().add_click(100, 5), "outside"),
+        (Prompt().add_click(-1, 5), "outside"),
+        (Prompt().add_click(math.nan, 5), "finite"),
+        (Prompt().add_box(10, 10, 10, 40), "zero area"),
+        (Prompt().add_box(10, 10, 120, 40), "outside"),
+    ],
+)
+def test_validation_gives_clear_messages(prompt, message):
+    with pytest.raises(PromptError, match=message):
+        prompt.validate(width=100, height=80)
+
+
+def test_valid_prompt_passes():
+    assert Prompt().add_click(99, 79).validate(100, 80)
+
+
+def test_request_format_round_trip():
+    data = {
+        "clicks": [{"x": 120, "y": 88, "positive": True}, {"x": 3.5, "y": 4, "positive": False}],
+        "box": [100, 50, 150, 120],
+    }
+    prompt = Prompt.from_dict(data)
+    assert prompt.to_dict() == data
+    assert prompt.all_clicks()[0] == Click(125, 85, True)
+    np.testing.assert_array_equal(prompt.points(False)[-1], [3.5, 4])
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ([1, 2], "JSON object"),
+        ({"box": [1, 2, 3]}, r"\[x0, y0, x1, y1\]"),
+        ({"clicks": [{"x": 1}]}, "needs 'x' and 'y'"),
+        ({"clicks": [{"x": "1", "y": 2}]}, "must be a number"),
+        ({"clicks": [{"x": 1, "y": 2, "positive": "yes"}]}, "true or false"),
+    ],
+)
+def test_malformed_requests(data, message):
+    with pytest.raises(PromptError, match=message):
+        Prompt.from_dict(data)
