@@ -45,7 +45,8 @@ def main() -> None:
     fg, bg = pts[: args.clicks // 3], pts[args.clicks // 3 :]
     a, b = distance_maps(fg, bg, args.size, 255.0), scipy_maps(fg, bg, args.size, 255.0)
     print(f"max |opencv - scipy| = {np.abs(a - b).max():.2e} px (both exact Euclidean)")
-    print(f"{args.size} x {args.size}, {args.clicks} clicks ({len(fg)} fg + {len(bg)} bg), {platform.processor() or platform.machine()}")
+    machine = platform.processor() or platform.machine()
+    print(f"{args.size} x {args.size}, {args.clicks} clicks ({len(fg)} fg + {len(bg)} bg), {machine}")
     for name, fn in (
         ("opencv DIST_MASK_PRECISE", lambda: distance_maps(fg, bg, args.size, 255.0)),
         ("scipy distance_transform_edt", lambda: scipy_maps(fg, bg, args.size, 255.0)),

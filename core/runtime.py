@@ -90,8 +90,79 @@ class Prediction:
         return max(self.class_probs, key=self.class_probs.get)
 
 
-class Segmenter:
-    """A liverclick ONNX model, ready to segment and classify the lesion a prompt points at."""
+class Predictor:
+    """Prompt -> mask and class, for any network that follows the contract.
+
+    Subclasses provide :meth:`run` (the raw network); everything around it (letterbox, distance maps,
+    zoom-in, post-processing) is here, so that an ONNX model and a PyTorch checkpoint are evaluated
+    through exactly the same steps.
+    """
+
+    spec: InputSpec
+    card: dict
+
+    def run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Raw network: (N, 3, S, S) inputs -> (N, S, S) mask probabilities, (N, C) class probabilities."""
+        raise NotImplementedError
+
+    # --- description ------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return str(self.card.get("name") or "unnamed model")
+
+    @property
+    def version(self) -> str:
+        return str(self.card.get("version", "unknown"))
+
+    # --- inference --------------------------------------------------------------------------
+    def prepare(self, image: np.ndarray | UltrasoundImage) -> PreparedImage:
+        """Once per image: grayscale, letterbox the whole image, normalise."""
+        spacing = None
+        if isinstance(image, UltrasoundImage):
+            spacing, image = image.pixel_spacing_mm, image.pixels
+        gray = to_gray_uint8(image)
+        frame = Letterbox.whole(gray.shape[1], gray.shape[0], self.spec.input_size)
+        return PreparedImage(gray, frame, encode_image(frame.image_to_model(gray), self.spec), spacing)
+
+    def predict(self, image: PreparedImage | np.ndarray | UltrasoundImage, prompt: Prompt) -> Prediction:
+        """Segment and classify the lesion the prompt points at; the mask is at the image's own size."""
+        start = time.perf_counter()
+        prepared = image if isinstance(image, PreparedImage) else self.prepare(image)
+        prompt.validate(prepared.width, prepared.height)
+        fg = prompt.points(True)
+        timings: dict[str, float] = {}
+        frame = prepared.frame
+        extent = prompt_extent(prompt) if self.spec.zoom_in else None
+        if self.spec.zoom_in and extent is None:
+            # Clicks only: a whole-image pass finds the lesion's extent, then the model looks closer.
+            t = time.perf_counter()
+            prob, _ = self.run(self._whole_image_input(prepared, prompt)[None])
+            timings["first_pass"] = _ms(t)
+            extent = _extent(lesion_mask(frame.model_to_image(prob[0]), self.spec.mask_threshold, fg), fg)
+        if extent is not None:
+            frame = zoom_frame(prepared.width, prepared.height, extent, self.spec)
+            x = model_input(prepared.gray, prompt, frame, self.spec)
+        else:
+            x = self._whole_image_input(prepared, prompt)
+        t = time.perf_counter()
+        prob, probs = self.run(x[None])
+        timings["inference"] = _ms(t)
+        t = time.perf_counter()
+        mask = lesion_mask(frame.model_to_image(prob[0]), self.spec.mask_threshold, fg)
+        timings["postprocess"] = _ms(t)
+        timings["total"] = _ms(start)
+        class_probs = {n: float(p) for n, p in zip(self.spec.class_names, probs[0], strict=True)}
+        malignant = float(sum(probs[0][i] for i in self.spec.malignant_indices))
+        return Prediction(mask, class_probs, malignant, frame.region, timings)
+
+
+    def _whole_image_input(self, prepared: PreparedImage, prompt: Prompt) -> np.ndarray:
+        channels = prompt_channels(prompt, prepared.frame, self.spec)
+        return np.concatenate([prepared.image_channel[None], channels])
+
+
+class Segmenter(Predictor):
+    """A liverclick ONNX model in ONNX Runtime, ready to segment and classify what a prompt points at."""
 
     def __init__(self, model: str | os.PathLike = "default", provider: str = "auto", threads: int | None = None):
         import onnxruntime as ort
@@ -122,60 +193,12 @@ class Segmenter:
             )
         self._input_dtype = np.float16 if "float16" in self.session.get_inputs()[0].type else np.float32
 
-    # --- description ------------------------------------------------------------------------
-    @property
-    def name(self) -> str:
-        return str(self.card.get("name", self.path.stem))
-
-    @property
-    def version(self) -> str:
-        return str(self.card.get("version", "unknown"))
-
-    # --- inference --------------------------------------------------------------------------
-    def prepare(self, image: np.ndarray | UltrasoundImage) -> PreparedImage:
-        """Once per image: grayscale, letterbox the whole image, normalise."""
-        spacing = None
-        if isinstance(image, UltrasoundImage):
-            spacing, image = image.pixel_spacing_mm, image.pixels
-        gray = to_gray_uint8(image)
-        frame = Letterbox.whole(gray.shape[1], gray.shape[0], self.spec.input_size)
-        return PreparedImage(gray, frame, encode_image(frame.image_to_model(gray), self.spec), spacing)
-
     def run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Raw network: (N, 3, S, S) inputs -> (N, S, S) mask probabilities, (N, C) class probabilities."""
         mask, probs = self.session.run(
             [MASK_OUTPUT, CLASS_OUTPUT], {INPUT_NAME: np.ascontiguousarray(batch, dtype=self._input_dtype)}
         )
         return mask.reshape(len(batch), *mask.shape[-2:]).astype(np.float32), probs.astype(np.float32)
-
-    def predict(self, image: PreparedImage | np.ndarray | UltrasoundImage, prompt: Prompt) -> Prediction:
-        """Segment and classify the lesion the prompt points at; the mask is at the image's own size."""
-        start = time.perf_counter()
-        prepared = image if isinstance(image, PreparedImage) else self.prepare(image)
-        prompt.validate(prepared.width, prepared.height)
-        fg = prompt.points(True)
-        timings: dict[str, float] = {}
-        frame = prepared.frame
-        x = np.concatenate([prepared.image_channel[None], prompt_channels(prompt, frame, self.spec)])
-        if self.spec.zoom_in:
-            extent = prompt_extent(prompt)
-            if extent is None:  # clicks only: a whole-image pass finds the lesion's extent first
-                t = time.perf_counter()
-                prob, _ = self.run(x[None])
-                timings["first_pass"] = _ms(t)
-                extent = _extent(lesion_mask(frame.model_to_image(prob[0]), self.spec.mask_threshold, fg), fg)
-            frame = zoom_frame(prepared.width, prepared.height, extent, self.spec)
-            x = model_input(prepared.gray, prompt, frame, self.spec)
-        t = time.perf_counter()
-        prob, probs = self.run(x[None])
-        timings["inference"] = _ms(t)
-        t = time.perf_counter()
-        mask = lesion_mask(frame.model_to_image(prob[0]), self.spec.mask_threshold, fg)
-        timings["postprocess"] = _ms(t)
-        timings["total"] = _ms(start)
-        class_probs = {n: float(p) for n, p in zip(self.spec.class_names, probs[0], strict=True)}
-        malignant = float(sum(probs[0][i] for i in self.spec.malignant_indices))
-        return Prediction(mask, class_probs, malignant, frame.region, timings)
 
 
 def parse_metadata(meta: dict[str, str]) -> tuple[InputSpec, dict]:
