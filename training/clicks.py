@@ -1,0 +1,162 @@
+"""Simulated user input, seeded: the one module that training and evaluation both draw clicks from.
+
+Everything here returns :class:`core.prompt.Prompt` objects in original-image pixels (numpy only, no
+torch), so the distance maps are built by ``core`` exactly as at run time.
+
+- Training (paper): 1-5 foreground pixels inside the lesion, 0-10 background pixels from a band of
+  distances around it, mixed with box prompts and single clicks so that every test mode is learned.
+- Test (paper): two-click = a box whose corners are jittered around the tight box and enlarged a
+  little, turned into 5 clicks; one-click = one pixel inside the lesion.
+- NoC (RITM): each corrective click at the centre of the largest error region.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from core.prompt import Click, Prompt
+
+
+@dataclass(frozen=True)
+class ClickConfig:
+    """Parameters of the simulation; lengths are fractions of the lesion's equivalent diameter."""
+
+    max_fg: int = 5
+    max_bg: int = 10
+    band: tuple[float, float] = (0.05, 0.6)  # background clicks: distance from the lesion
+    min_band_px: float = 3.0
+    box_jitter: float = 0.1  # corner error, fraction of the tight box's side
+    box_enlarge: float = 0.05  # each side pushed out by this fraction of the side
+    core_fraction: float = 0.5  # one-click: pixels at least this fraction of the max inner depth
+    # Training mix: box (+ up to 2 refining clicks), a single lesion click, the paper's random clicks.
+    mix: tuple[float, float, float] = (0.4, 0.3, 0.3)
+
+
+DEFAULT = ClickConfig()
+
+
+def tight_box(mask: np.ndarray) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1), inclusive, of the mask's pixels."""
+    ys, xs = np.nonzero(mask)
+    if len(xs) == 0:
+        raise ValueError("the mask is empty")
+    return int(xs.min()), int(ys.min()), int(xs.max()), int(ys.max())
+
+
+def equivalent_diameter(mask: np.ndarray) -> float:
+    return float(2.0 * np.sqrt(np.count_nonzero(mask) / np.pi))
+
+
+def inner_depth(mask: np.ndarray) -> np.ndarray:
+    """Distance of every lesion pixel to the nearest background pixel (0 outside)."""
+    padded = np.pad(mask.astype(np.uint8), 1)
+    return cv2.distanceTransform(padded, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)[1:-1, 1:-1]
+
+
+def _pick(rng: np.random.Generator, candidates: np.ndarray, n: int) -> np.ndarray:
+    """n distinct (x, y) pixels from a boolean map (fewer if it has fewer)."""
+    ys, xs = np.nonzero(candidates)
+    if len(xs) == 0 or n <= 0:
+        return np.empty((0, 2), dtype=np.int64)
+    idx = rng.choice(len(xs), size=min(n, len(xs)), replace=False)
+    return np.column_stack([xs[idx], ys[idx]])
+
+
+def background_band(mask: np.ndarray, cfg: ClickConfig = DEFAULT) -> np.ndarray:
+    """Background pixels whose distance to the lesion lies in the configured band."""
+    outside = cv2.distanceTransform((~mask.astype(bool)).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    d = equivalent_diameter(mask)
+    lo = max(cfg.min_band_px, cfg.band[0] * d)
+    hi = max(lo + cfg.min_band_px, cfg.band[1] * d)
+    return (outside >= lo) & (outside <= hi)
+
+
+def lesion_core(mask: np.ndarray, cfg: ClickConfig = DEFAULT) -> np.ndarray:
+    """Lesion pixels at least ``core_fraction`` of the deepest point's depth from the border."""
+    depth = inner_depth(mask)
+    return depth >= cfg.core_fraction * depth.max()
+
+
+def random_clicks(mask: np.ndarray, rng: np.random.Generator, cfg: ClickConfig = DEFAULT) -> Prompt:
+    """The paper's training clicks: 1-5 inside the lesion, 0-10 from the band around it."""
+    fg = _pick(rng, mask.astype(bool), int(rng.integers(1, cfg.max_fg + 1)))
+    bg = _pick(rng, background_band(mask, cfg), int(rng.integers(0, cfg.max_bg + 1)))
+    return _with_clicks(Prompt(), fg, bg)
+
+
+def one_click(mask: np.ndarray, rng: np.random.Generator, cfg: ClickConfig = DEFAULT) -> Prompt:
+    """Test mode one-click: one pixel inside the lesion (drawn from its core, as a user aims)."""
+    ((x, y),) = _pick(rng, lesion_core(mask, cfg), 1)
+    return Prompt().add_click(x, y, True)
+
+
+def jittered_box(mask: np.ndarray, rng: np.random.Generator, cfg: ClickConfig = DEFAULT) -> Prompt:
+    """Test mode two-click: the tight box with each corner off by up to ``box_jitter`` of its side,
+    then enlarged by ``box_enlarge`` per side, clipped to the image."""
+    h, w = mask.shape
+    x0, y0, x1, y1 = tight_box(mask)
+    bw, bh = x1 - x0 + 1, y1 - y0 + 1
+    jx = rng.uniform(-cfg.box_jitter, cfg.box_jitter, 2) * bw
+    jy = rng.uniform(-cfg.box_jitter, cfg.box_jitter, 2) * bh
+    ex, ey = cfg.box_enlarge * bw, cfg.box_enlarge * bh
+    bx0 = np.clip(round(x0 + jx[0] - ex), 0, w - 1)
+    bx1 = np.clip(round(x1 + jx[1] + ex), 0, w - 1)
+    by0 = np.clip(round(y0 + jy[0] - ey), 0, h - 1)
+    by1 = np.clip(round(y1 + jy[1] + ey), 0, h - 1)
+    if bx1 - bx0 < 1:
+        bx0, bx1 = max(0, bx0 - 1), min(w - 1, bx1 + 1)
+    if by1 - by0 < 1:
+        by0, by1 = max(0, by0 - 1), min(h - 1, by1 + 1)
+    return Prompt().add_box(int(bx0), int(by0), int(bx1), int(by1))
+
+
+def training_prompt(mask: np.ndarray, rng: np.random.Generator, cfg: ClickConfig = DEFAULT) -> Prompt:
+    """One training prompt from the mix: box (+0-2 refining clicks), a single click, or random clicks."""
+    kind = rng.choice(3, p=np.asarray(cfg.mix) / np.sum(cfg.mix))
+    if kind == 0:
+        prompt = jittered_box(mask, rng, cfg)
+        n_extra = int(rng.integers(0, 3))
+        fg = _pick(rng, mask.astype(bool), int(rng.binomial(n_extra, 0.5)))
+        bg = _pick(rng, background_band(mask, cfg), n_extra - len(fg))
+        return _with_clicks(prompt, fg, bg)
+    if kind == 1:
+        return one_click(mask, rng, cfg) if rng.random() < 0.5 else _with_clicks(Prompt(), _pick(rng, mask, 1), [])
+    return random_clicks(mask, rng, cfg)
+
+
+def evaluation_prompts(mask: np.ndarray, mode: str, n: int, seed: int) -> list[Prompt]:
+    """The paper's ``n`` simulated test inputs of one image for ``mode`` ('one-click' or 'two-click')."""
+    rng = np.random.default_rng(seed)
+    make = {"one-click": one_click, "two-click": jittered_box}[mode]
+    return [make(mask, rng) for _ in range(n)]
+
+
+def corrective_click(pred: np.ndarray, ref: np.ndarray) -> Click | None:
+    """RITM's next click: at the pixel deepest inside the largest error region; None if no error.
+
+    A missed lesion region (false negative) gets a foreground click, a false positive a background one.
+    """
+    pred, ref = pred.astype(bool), ref.astype(bool)
+    best: tuple[int, Click] | None = None
+    for positive, error in ((True, ref & ~pred), (False, pred & ~ref)):
+        if not error.any():
+            continue
+        n, labels, stats, _ = cv2.connectedComponentsWithStats(error.astype(np.uint8), connectivity=8)
+        k = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+        area = int(stats[k, cv2.CC_STAT_AREA])
+        if best is None or area > best[0]:
+            depth = inner_depth(labels == k)
+            y, x = np.unravel_index(int(np.argmax(depth)), depth.shape)
+            best = (area, Click(float(x), float(y), positive))
+    return None if best is None else best[1]
+
+
+def _with_clicks(prompt: Prompt, fg, bg) -> Prompt:
+    for x, y in np.asarray(fg).reshape(-1, 2):
+        prompt = prompt.add_click(int(x), int(y), True)
+    for x, y in np.asarray(bg).reshape(-1, 2):
+        prompt = prompt.add_click(int(x), int(y), False)
+    return prompt
