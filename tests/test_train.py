@@ -1,0 +1,92 @@
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from training.config import TrainConfig
+from training.data import phantom_manifest
+from training.train import lr_factor, train
+
+TINY = ["width=0.125", "input_size=64", "batch_size=4", "num_workers=0", "val_max_images=4",
+        "classes=[cyst, hemangioma, metastasis, hcc]", "malignant=[metastasis, hcc]"]
+
+
+@pytest.fixture(scope="module")
+def phantoms(tmp_path_factory):
+    return phantom_manifest(tmp_path_factory.mktemp("phantoms"), n=24, seed=0)
+
+
+def test_config_overrides_and_errors(tmp_path):
+    cfg = TrainConfig.load(None, ["width=0.5", "classes=[a, b, c]", "malignant=[c]", "zoom_context=1.5"])
+    assert cfg.width == 0.5 and cfg.spec().class_names == ("a", "b", "c") and cfg.spec().zoom_in
+    with pytest.raises(ValueError, match="KEY=VALUE"):
+        TrainConfig.load(None, ["nonsense=1"])
+    (tmp_path / "c.yaml").write_text("widht: 0.3\n")
+    with pytest.raises(ValueError, match="unknown config keys"):
+        TrainConfig.load(tmp_path / "c.yaml")
+
+
+def test_paper_step_schedule():
+    cfg = TrainConfig(iterations=100)
+    assert lr_factor(cfg, 0) == 1.0 and lr_factor(cfg, 49) == 1.0 and lr_factor(cfg, 50) == pytest.approx(0.1)
+
+
+@pytest.mark.slow
+def test_train_few_iterations_checkpoint_and_resume(tmp_path, phantoms):
+    cfg = TrainConfig.load(None, [f"data={phantoms}", "iterations=4", "val_every=2", "checkpoint_every=2",
+                                  "zoom_context=1.5", *TINY])
+    best = train(cfg, tmp_path)
+    assert best.is_file() and (tmp_path / "last.pt").is_file()
+    log = (tmp_path / "log.csv").read_text().splitlines()
+    assert log[0].startswith("iteration") and len(log) == 1 + 3  # untrained, @2, @4
+    ckpt = torch.load(tmp_path / "last.pt", weights_only=False)
+    assert ckpt["iteration"] == 4 and "spec" in ckpt and ckpt["config"]["zoom_context"] == 1.5
+    cfg.iterations = 6
+    train(cfg, tmp_path)  # resumes at 4
+    assert torch.load(tmp_path / "last.pt", weights_only=False)["iteration"] == 6
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("system", ["seg", "cls"])
+def test_single_task_systems_train(tmp_path, phantoms, system):
+    cfg = TrainConfig.load(None, [f"data={phantoms}", "iterations=2", "val_every=2", f"system={system}", *TINY])
+    assert train(cfg, tmp_path).is_file()
+
+
+@pytest.mark.slow
+def test_two_process_ddp_on_gloo_keeps_ranks_equal(tmp_path, phantoms):
+    """torchrun with 2 CPU processes: after training, both ranks hold the same weights (parameters;
+    batch-norm statistics are buffers that DDP broadcasts from rank 0 before each forward)."""
+    script = tmp_path / "ddp_check.py"
+    script.write_text(
+        "import os, sys, torch\n"
+        "from pathlib import Path\n"
+        "from training.config import TrainConfig\n"
+        "from training import train as t\n"
+        "captured = {}\n"
+        "original = t.DistributedDataParallel\n"
+        "def keep(module, **kw):\n"
+        "    captured['net'] = module\n"
+        "    return original(module, **kw)\n"
+        "t.DistributedDataParallel = keep\n"
+        "cfg = TrainConfig.load(None, sys.argv[2:])\n"
+        "out = Path(sys.argv[1])\n"
+        "import torch.distributed as dist\n"
+        "dist.init_process_group('gloo')\n"
+        "rank = dist.get_rank()\n"
+        "t.train(cfg, out / 'run')\n"
+        "torch.save(dict(captured['net'].named_parameters()), out / f'rank{rank}.pt')\n"
+    )
+    args = [f"data={phantoms}", "iterations=3", "val_every=100", "checkpoint_every=100", "threads=1", *TINY]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29517",
+           str(script), str(tmp_path), *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=Path(__file__).resolve().parents[1])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    a, b = (torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1))
+    saved = torch.load(tmp_path / "run" / "last.pt", weights_only=False)
+    assert saved["iteration"] == 3
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], msg=f"ranks differ at {key}")
+        torch.testing.assert_close(a[key], saved["model"][key])

@@ -1,0 +1,82 @@
+"""Checkpoints: weights, the input contract, the config and the git revision, in one file.
+
+:func:`load_predictor` turns a checkpoint into a :class:`core.runtime.Predictor`, so a PyTorch
+model is evaluated through exactly the same preprocessing and post-processing as an ONNX one.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from core.contract import InputSpec
+from core.runtime import Predictor
+
+from .config import TrainConfig
+from .networks import ClickNet, WithProbabilities, build_network
+
+
+def git_revision() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5,
+            cwd=Path(__file__).resolve().parent,
+        )
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def save_checkpoint(path: Path, model: torch.nn.Module, cfg: TrainConfig, **state) -> None:
+    """Write atomically (temp file + rename) so an interruption never leaves a broken checkpoint."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "model": model.state_dict(), "spec": cfg.spec().to_json(), "config": cfg.to_dict(),
+        "git_revision": git_revision(), **state,
+    }
+    tmp = path.with_suffix(".tmp")
+    torch.save(payload, tmp)
+    tmp.replace(path)
+
+
+def load_checkpoint(path: str | Path) -> tuple[ClickNet, TrainConfig, InputSpec, dict]:
+    ckpt = torch.load(str(path), map_location="cpu", weights_only=False)
+    cfg = TrainConfig(**ckpt["config"])
+    model = build_network(cfg)
+    model.load_state_dict(ckpt["model"])
+    model.eval()
+    return model, cfg, InputSpec.from_json(ckpt["spec"]), ckpt
+
+
+class TorchPredictor(Predictor):
+    """A PyTorch network behind the runtime's Predictor interface."""
+
+    def __init__(self, model: torch.nn.Module, spec: InputSpec, card: dict | None = None, device: str = "cpu"):
+        self.model = WithProbabilities(model).to(device).eval()
+        self.spec, self.card, self.device = spec, card or {}, device
+        self.provider = f"pytorch-{device}"
+
+    @torch.no_grad()
+    def run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        mask, probs = self.model(torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).to(self.device))
+        return mask[:, 0].float().cpu().numpy(), probs.float().cpu().numpy()
+
+
+def load_predictor(path: str | Path, device: str = "cpu") -> TorchPredictor:
+    model, cfg, spec, ckpt = load_checkpoint(path)
+    card = {"name": Path(path).stem, "version": f"iter {ckpt.get('iteration', '?')}", "git_revision": ckpt.get("git_revision")}
+    return TorchPredictor(model, spec, card, device)
+
+
+def init_encoder_from(model: ClickNet, path: str | Path, stages: int) -> int:
+    """Copy the first ``stages`` encoder stages whose shapes match from another checkpoint; returns
+    the number of tensors copied (the paper initialises early layers from a breast-US network)."""
+    source = torch.load(str(path), map_location="cpu", weights_only=False)["model"]
+    own = model.state_dict()
+    prefixes = tuple(f"encoder.stages.{i}." for i in range(stages))
+    copied = {k: v for k, v in source.items() if k.startswith(prefixes) and k in own and own[k].shape == v.shape}
+    model.load_state_dict(copied, strict=False)
+    return len(copied)

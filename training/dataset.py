@@ -1,0 +1,101 @@
+"""Training samples: an image, a simulated prompt and the model's view of both, augmented.
+
+Augmentation (paper): horizontal flip, scaling, brightness/contrast. Flip and intensity act on the
+image and mask before the clicks are drawn; scaling acts through the region the model sees, so the
+image, mask and clicks stay consistent because all three go through the same ``Letterbox``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from core.contract import InputSpec
+from core.geometry import Letterbox
+from core.preprocess import model_input, prompt_extent, zoom_frame
+from core.prompt import Prompt
+
+from .clicks import ClickConfig, tight_box, training_prompt
+from .config import TrainConfig
+from .manifest import Case
+
+
+class ClickDataset(Dataset):
+    """Cases held in memory; each item is (input (3, S, S), mask (1, S, S), class index)."""
+
+    def __init__(self, cases: list[Case], cfg: TrainConfig, spec: InputSpec):
+        self.cfg, self.spec = cfg, spec
+        self.cases = cases
+        loaded = [c.load() for c in cases]
+        self.images = [im for im, _ in loaded]
+        self.masks = [m for _, m in loaded]
+        self.labels = [cfg.classes.index(c.label) for c in cases]
+        self.clicks = ClickConfig(mix=tuple(cfg.click_mix))
+
+    def __len__(self) -> int:
+        return len(self.cases)
+
+    def __getitem__(self, idx: int):
+        # torch seeds every worker differently; draw this sample's randomness from it.
+        rng = np.random.default_rng(int(torch.randint(0, 2**62, (1,)).item()))
+        sequence = int(rng.integers(self.cfg.sequences_per_image))
+        prompt_rng = np.random.default_rng([self.cfg.seed, idx, sequence])
+        x, y = self.sample(self.images[idx], self.masks[idx], rng, prompt_rng)
+        return torch.from_numpy(x), torch.from_numpy(y), self.labels[idx]
+
+    def sample(self, gray: np.ndarray, mask: np.ndarray, rng: np.random.Generator, prompt_rng: np.random.Generator):
+        cfg = self.cfg
+        if cfg.hflip and rng.random() < 0.5:
+            gray, mask = np.ascontiguousarray(gray[:, ::-1]), np.ascontiguousarray(mask[:, ::-1])
+        contrast = 1 + rng.uniform(-cfg.contrast, cfg.contrast)
+        shift = 255 * rng.uniform(-cfg.brightness, cfg.brightness)
+        mean = float(gray.mean())
+        gray = np.clip((gray.astype(np.float32) - mean) * contrast + mean + shift, 0, 255).astype(np.uint8)
+        prompt = training_prompt(mask, prompt_rng, self.clicks)
+        frame = self.frame(mask, prompt, rng)
+        x = model_input(gray, prompt, frame, self.spec)
+        y = frame.image_to_model(mask.astype(np.float32)) >= 0.5
+        return x, y[None].astype(np.float32)
+
+    def frame(self, mask: np.ndarray, prompt: Prompt, rng: np.random.Generator) -> Letterbox:
+        """The region the model sees, as at run time, with scale jitter."""
+        h, w = mask.shape
+        scale = float(np.exp(rng.uniform(*np.log(self.cfg.scale))))
+        if self.cfg.system == "cls":  # the paper's ideal patch: centred on the lesion, twice its size
+            return _rescaled(zoom_frame(w, h, tight_box(mask), self.spec), 1 / scale, rng, mask)
+        if self.spec.zoom_in:
+            extent = prompt_extent(prompt)
+            if extent is None and rng.random() >= self.cfg.whole_image_fraction:
+                # As the runtime's second pass: around a first prediction (the lesion, roughly) and the clicks.
+                x0, y0, x1, y1 = tight_box(mask)
+                jit = rng.uniform(-0.15, 0.15, 4) * np.array([x1 - x0, y1 - y0, x1 - x0, y1 - y0])
+                fg = prompt.points(True)
+                extent = (
+                    min(x0 + jit[0], fg[:, 0].min()), min(y0 + jit[1], fg[:, 1].min()),
+                    max(x1 + jit[2], fg[:, 0].max()), max(y1 + jit[3], fg[:, 1].max()),
+                )
+            if extent is not None:
+                base = zoom_frame(w, h, extent, self.spec)
+                return _rescaled(base, 1 / scale, rng, mask)
+        return _rescaled(Letterbox.whole(w, h, self.spec.input_size), 1 / scale, rng, mask)
+
+
+def _rescaled(frame: Letterbox, factor: float, rng: np.random.Generator, mask: np.ndarray) -> Letterbox:
+    """The frame's region grown (factor > 1) or shrunk around a random centre that keeps the lesion in view."""
+    x0, y0, x1, y1 = frame.region
+    rw, rh = max(8, round((x1 - x0) * factor)), max(8, round((y1 - y0) * factor))
+    bx0, by0, bx1, by1 = tight_box(mask)
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+
+    def start(centre: float, size: int, lo: int, hi: int) -> int:
+        # Keep the lesion [lo, hi] inside [s, s + size) when it fits; otherwise centre on it.
+        s = centre - size / 2
+        if size > hi - lo + 1:
+            s = min(max(s, hi + 1 - size), lo)
+        else:
+            s = (lo + hi + 1) / 2 - size / 2
+        return int(round(s + rng.uniform(-0.05, 0.05) * size))
+
+    nx0, ny0 = start(cx, rw, bx0, bx1), start(cy, rh, by0, by1)
+    return Letterbox(frame.image_width, frame.image_height, frame.size, (nx0, ny0, nx0 + rw, ny0 + rh))
