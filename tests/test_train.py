@@ -9,8 +9,15 @@ from training.config import TrainConfig
 from training.data import phantom_manifest
 from training.train import lr_factor, train
 
-TINY = ["width=0.125", "input_size=64", "batch_size=4", "num_workers=0", "val_max_images=4",
-        "classes=[cyst, hemangioma, metastasis, hcc]", "malignant=[metastasis, hcc]"]
+TINY = [
+    "width=0.125",
+    "input_size=64",
+    "batch_size=4",
+    "num_workers=0",
+    "val_max_images=4",
+    "classes=[cyst, hemangioma, metastasis, hcc]",
+    "malignant=[metastasis, hcc]",
+]
 
 
 @pytest.fixture(scope="module")
@@ -35,8 +42,9 @@ def test_paper_step_schedule():
 
 @pytest.mark.slow
 def test_train_few_iterations_checkpoint_and_resume(tmp_path, phantoms):
-    cfg = TrainConfig.load(None, [f"data={phantoms}", "iterations=4", "val_every=2", "checkpoint_every=2",
-                                  "zoom_context=1.5", *TINY])
+    cfg = TrainConfig.load(
+        None, [f"data={phantoms}", "iterations=4", "val_every=2", "checkpoint_every=2", "zoom_context=1.5", *TINY]
+    )
     best = train(cfg, tmp_path)
     assert best.is_file() and (tmp_path / "last.pt").is_file()
     log = (tmp_path / "log.csv").read_text().splitlines()
@@ -80,8 +88,16 @@ def test_two_process_ddp_on_gloo_keeps_ranks_equal(tmp_path, phantoms):
         "torch.save(dict(captured['net'].named_parameters()), out / f'rank{rank}.pt')\n"
     )
     args = [f"data={phantoms}", "iterations=3", "val_every=100", "checkpoint_every=100", "threads=1", *TINY]
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29517",
-           str(script), str(tmp_path), *args]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node=2",
+        "--master_port=29517",
+        str(script),
+        str(tmp_path),
+        *args,
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=Path(__file__).resolve().parents[1])
     assert proc.returncode == 0, proc.stderr[-3000:]
     a, b = (torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1))

@@ -55,7 +55,7 @@ def test_two_click_boxes_are_jittered_around_the_tight_box():
 def test_one_click_lands_in_the_lesion_core():
     mask = _disk(r=20)
     for p in evaluation_prompts(mask, "one-click", 20, 0):
-        (x, y), = p.points(True)
+        ((x, y),) = p.points(True)
         assert np.hypot(x - 60, y - 50) <= 11  # core: depth >= half the maximum depth
 
 

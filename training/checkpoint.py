@@ -22,7 +22,10 @@ from .networks import ClickNet, WithProbabilities, build_network
 def git_revision() -> str:
     try:
         out = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5,
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
             cwd=Path(__file__).resolve().parent,
         )
         return out.stdout.strip() or "unknown"
@@ -34,8 +37,11 @@ def save_checkpoint(path: Path, model: torch.nn.Module, cfg: TrainConfig, **stat
     """Write atomically (temp file + rename) so an interruption never leaves a broken checkpoint."""
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
-        "model": model.state_dict(), "spec": cfg.spec().to_json(), "config": cfg.to_dict(),
-        "git_revision": git_revision(), **state,
+        "model": model.state_dict(),
+        "spec": cfg.spec().to_json(),
+        "config": cfg.to_dict(),
+        "git_revision": git_revision(),
+        **state,
     }
     tmp = path.with_suffix(".tmp")
     torch.save(payload, tmp)
@@ -67,7 +73,11 @@ class TorchPredictor(Predictor):
 
 def load_predictor(path: str | Path, device: str = "cpu") -> TorchPredictor:
     model, cfg, spec, ckpt = load_checkpoint(path)
-    card = {"name": Path(path).stem, "version": f"iter {ckpt.get('iteration', '?')}", "git_revision": ckpt.get("git_revision")}
+    card = {
+        "name": Path(path).stem,
+        "version": f"iter {ckpt.get('iteration', '?')}",
+        "git_revision": ckpt.get("git_revision"),
+    }
     return TorchPredictor(model, spec, card, device)
 
 

@@ -89,8 +89,11 @@ class TrainConfig:
         """The input contract this configuration trains for."""
         context = self.cls_patch_context if self.system == "cls" else self.zoom_context
         return InputSpec(
-            input_size=int(self.input_size), class_names=tuple(self.classes), malignant_classes=tuple(self.malignant),
-            zoom_context=float(context), zoom_min_side=int(self.zoom_min_side),
+            input_size=int(self.input_size),
+            class_names=tuple(self.classes),
+            malignant_classes=tuple(self.malignant),
+            zoom_context=float(context),
+            zoom_min_side=int(self.zoom_min_side),
         )
 
     def to_dict(self) -> dict:

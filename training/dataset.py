@@ -72,8 +72,10 @@ class ClickDataset(Dataset):
                 jit = rng.uniform(-0.15, 0.15, 4) * np.array([x1 - x0, y1 - y0, x1 - x0, y1 - y0])
                 fg = prompt.points(True)
                 extent = (
-                    min(x0 + jit[0], fg[:, 0].min()), min(y0 + jit[1], fg[:, 1].min()),
-                    max(x1 + jit[2], fg[:, 0].max()), max(y1 + jit[3], fg[:, 1].max()),
+                    min(x0 + jit[0], fg[:, 0].min()),
+                    min(y0 + jit[1], fg[:, 1].min()),
+                    max(x1 + jit[2], fg[:, 0].max()),
+                    max(y1 + jit[3], fg[:, 1].max()),
                 )
             if extent is not None:
                 base = zoom_frame(w, h, extent, self.spec)
@@ -91,10 +93,7 @@ def _rescaled(frame: Letterbox, factor: float, rng: np.random.Generator, mask: n
     def start(centre: float, size: int, lo: int, hi: int) -> int:
         # Keep the lesion [lo, hi] inside [s, s + size) when it fits; otherwise centre on it.
         s = centre - size / 2
-        if size > hi - lo + 1:
-            s = min(max(s, hi + 1 - size), lo)
-        else:
-            s = (lo + hi + 1) / 2 - size / 2
+        s = min(max(s, hi + 1 - size), lo) if size > hi - lo + 1 else (lo + hi + 1) / 2 - size / 2
         return int(round(s + rng.uniform(-0.05, 0.05) * size))
 
     nx0, ny0 = start(cx, rw, bx0, bx1), start(cy, rh, by0, by1)

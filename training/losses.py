@@ -23,7 +23,9 @@ def soft_jaccard_loss(logits: torch.Tensor, target: torch.Tensor, eps: float = 1
     return (1 - (inter + eps) / (union + eps)).mean()
 
 
-def alpha_focal_loss(logits: torch.Tensor, target: torch.Tensor, alpha: torch.Tensor, gamma: float = 2.0) -> torch.Tensor:
+def alpha_focal_loss(
+    logits: torch.Tensor, target: torch.Tensor, alpha: torch.Tensor, gamma: float = 2.0
+) -> torch.Tensor:
     """Multi-class alpha-balanced focal loss: mean of -alpha_y (1 - p_y)^gamma log(p_y)."""
     logp = F.log_softmax(logits, dim=1).gather(1, target[:, None]).squeeze(1)
     return (-alpha.to(logits.dtype)[target] * (1 - logp.exp()) ** gamma * logp).mean()

@@ -70,7 +70,10 @@ class DRIUHead(nn.Module):
 
     def forward_concat(self, feats: list[torch.Tensor], size: tuple[int, int]) -> torch.Tensor:
         """The head exactly as drawn (upsample every side, concatenate, 1x1 conv): for tests."""
-        ups = [F.interpolate(s(f), size=size, mode="bilinear", align_corners=False) for s, f in zip(self.sides, feats[1:], strict=True)]
+        ups = [
+            F.interpolate(s(f), size=size, mode="bilinear", align_corners=False)
+            for s, f in zip(self.sides, feats[1:], strict=True)
+        ]
         return self.fuse(torch.cat(ups, dim=1))
 
 
@@ -115,13 +118,12 @@ class ClickNet(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         n, _, h, w = x.shape
         feats = self.encoder(x[:, :1] if self.system == "cls" else x)
-        if self.seg_head is not None:
-            mask_logit = self.seg_head(feats, (h, w))
-        else:  # no segmentation branch: "nothing segmented"
-            mask_logit = x.new_full((n, 1, h, w), -20.0)
+        # A missing branch answers "nothing segmented" / uniform class probabilities.
+        segmenting = self.seg_head is not None
+        mask_logit = self.seg_head(feats, (h, w)) if segmenting else x.new_full((n, 1, h, w), -20.0)
         if self.cls_head is not None:
-            cls_logit = self.cls_head(feats[-1], mask_logit if self.seg_head is not None else None)
-        else:  # no classification branch: uninformative, uniform probabilities
+            cls_logit = self.cls_head(feats[-1], mask_logit if segmenting else None)
+        else:
             cls_logit = x.new_zeros((n, self.num_classes))
         return mask_logit, cls_logit
 

@@ -36,8 +36,20 @@ from .losses import alpha_focal_loss, binary_focal_loss, class_alpha, soft_jacca
 from .manifest import Case, read_manifest
 from .networks import ClickNet, build_network
 
-LOG_FIELDS = ["iteration", "epoch", "lr", "loss", "seg_loss", "cls_loss", "images_per_s", "elapsed_s",
-              "val_ji_two_click", "val_ji_one_click", "val_auroc", "val_score"]
+LOG_FIELDS = [
+    "iteration",
+    "epoch",
+    "lr",
+    "loss",
+    "seg_loss",
+    "cls_loss",
+    "images_per_s",
+    "elapsed_s",
+    "val_ji_two_click",
+    "val_ji_one_click",
+    "val_auroc",
+    "val_score",
+]
 
 
 def _dist_env() -> tuple[int, int, int]:
@@ -110,11 +122,16 @@ def train(cfg: TrainConfig, out_dir: Path) -> Path:
     dataset = ClickDataset(train_cases, cfg, spec)
     sampler = (
         DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=True, seed=cfg.seed)
-        if distributed else RandomSampler(dataset)
+        if distributed
+        else RandomSampler(dataset)
     )
     loader = DataLoader(
-        dataset, batch_size=cfg.batch_size, sampler=sampler, num_workers=cfg.num_workers,
-        drop_last=len(dataset) >= cfg.batch_size * world, persistent_workers=cfg.num_workers > 0,
+        dataset,
+        batch_size=cfg.batch_size,
+        sampler=sampler,
+        num_workers=cfg.num_workers,
+        drop_last=len(dataset) >= cfg.batch_size * world,
+        persistent_workers=cfg.num_workers > 0,
     )
 
     net = build_network(cfg)
@@ -133,8 +150,11 @@ def train(cfg: TrainConfig, out_dir: Path) -> Path:
     amp = cfg.amp and use_cuda
     scaler = torch.amp.GradScaler("cuda", enabled=amp)
     counts = Counter(dataset.labels)
-    alpha = (class_alpha([counts[i] for i in range(len(cfg.classes))]) if cfg.balance_classes
-             else torch.ones(len(cfg.classes))).to(device)
+    alpha = (
+        class_alpha([counts[i] for i in range(len(cfg.classes))])
+        if cfg.balance_classes
+        else torch.ones(len(cfg.classes))
+    ).to(device)
 
     iteration, best, elapsed_before = 0, -1.0, 0.0
     last_path, best_path = out_dir / "last.pt", out_dir / "best.pt"
@@ -152,8 +172,16 @@ def train(cfg: TrainConfig, out_dir: Path) -> Path:
             csv.DictWriter(fh, LOG_FIELDS).writeheader()
 
     def checkpoint(path: Path) -> None:
-        save_checkpoint(path, net, cfg, optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
-                        iteration=iteration, best=best, elapsed_s=elapsed_before + time.time() - start)
+        save_checkpoint(
+            path,
+            net,
+            cfg,
+            optimizer=optimizer.state_dict(),
+            scheduler=scheduler.state_dict(),
+            iteration=iteration,
+            best=best,
+            elapsed_s=elapsed_before + time.time() - start,
+        )
 
     start = time.time()
     if main_process and iteration == 0 and val_cases:  # the untrained network: what training must beat
@@ -163,8 +191,14 @@ def train(cfg: TrainConfig, out_dir: Path) -> Path:
         with open(log_path, "a", newline="") as fh:
             csv.DictWriter(fh, LOG_FIELDS, extrasaction="ignore").writerow(row)
         print(" ".join(f"{k}={row[k]:.4g}" for k in LOG_FIELDS[-4:] if k in row) + " @ 0 (untrained)")
-    bar = tqdm(total=cfg.iterations, initial=iteration, desc="train", unit="it", disable=not main_process,
-               mininterval=1 if sys.stderr.isatty() else 30)
+    bar = tqdm(
+        total=cfg.iterations,
+        initial=iteration,
+        desc="train",
+        unit="it",
+        disable=not main_process,
+        mininterval=1 if sys.stderr.isatty() else 30,
+    )
     running: dict[str, float] = {}
     seen, window_start = 0, time.time()
     epoch = iteration * cfg.batch_size * world // max(1, len(dataset))
@@ -200,9 +234,14 @@ def train(cfg: TrainConfig, out_dir: Path) -> Path:
                 bar.set_postfix(loss=f"{running['loss']:.4f}", img_s=f"{seen / (time.time() - window_start):.1f}")
             is_last = iteration >= cfg.iterations
             if main_process and (iteration % cfg.val_every == 0 or is_last):
-                row = {"iteration": iteration, "epoch": epoch, "lr": scheduler.get_last_lr()[0],
-                       "images_per_s": seen / (time.time() - window_start),
-                       "elapsed_s": elapsed_before + time.time() - start, **running}
+                row = {
+                    "iteration": iteration,
+                    "epoch": epoch,
+                    "lr": scheduler.get_last_lr()[0],
+                    "images_per_s": seen / (time.time() - window_start),
+                    "elapsed_s": elapsed_before + time.time() - start,
+                    **running,
+                }
                 if val_cases:
                     net.eval()
                     row.update(validate(net, cfg, val_cases, cfg.seed))
@@ -212,7 +251,8 @@ def train(cfg: TrainConfig, out_dir: Path) -> Path:
                         checkpoint(best_path)
                 with open(log_path, "a", newline="") as fh:
                     csv.DictWriter(fh, LOG_FIELDS, extrasaction="ignore").writerow(
-                        {k: (f"{v:.5g}" if isinstance(v, float) else v) for k, v in row.items()})
+                        {k: (f"{v:.5g}" if isinstance(v, float) else v) for k, v in row.items()}
+                    )
                 bar.write(" ".join(f"{k}={row[k]:.4g}" for k in LOG_FIELDS[-4:] if k in row) + f" @ {iteration}")
                 seen, window_start = 0, time.time()
             if main_process and (iteration % cfg.checkpoint_every == 0 or is_last):
