@@ -95,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="evaluate a model with the paper's protocol")
     p.add_argument("--model", default="default", help="ONNX model (name or path) or a training checkpoint (.pt)")
     p.add_argument("--data", type=Path, required=True, help="manifest CSV")
-    p.add_argument("--split", default="test")
+    p.add_argument("--split", default="test", help="manifest split to evaluate ('all' for every row)")
     p.add_argument("--mode", default="both", choices=["one-click", "two-click", "both"])
     p.add_argument("--report", type=Path, required=True, help="JSON report")
     p.add_argument("--markdown", type=Path, default=None)
@@ -104,6 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--inputs-per-image", type=int, default=5)
     p.add_argument("--noc", action=argparse.BooleanOptionalAction, default=True, help="NoC@85/90 runs")
     p.add_argument("--limit", type=int, default=None, help="evaluate only the first N images")
+    p.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples for the 95%% CIs")
+    p.add_argument("--provider", default="auto", choices=["auto", "cpu", "cuda"], help="ONNX Runtime provider")
     p.set_defaults(run=_delegate("training.evaluate", "cli_main"))
 
     p = sub.add_parser("compare", help="paired tests between two evaluation reports")

@@ -41,6 +41,14 @@ from .clicks import corrective_click, evaluation_prompts, tight_box
 from .manifest import Case, ManifestError, read_manifest
 
 MODES = ("two-click", "one-click")
+# Readable names of the per-image Jaccard series (model by mode, and the segmentation baselines).
+SERIES = {
+    "two_click": "model, two-click",
+    "one_click": "model, one-click",
+    "box": "box",
+    "ellipse": "inscribed ellipse",
+    "disk": "disk around the click",
+}
 NOC_THRESHOLDS = (0.85, 0.90)
 NOC_MAX_CLICKS = 20
 K_CLICKS = 5
@@ -588,8 +596,9 @@ def _classification_markdown(report: dict) -> list[str]:
                          *(f"{_pct(b[metric])} {_pct_ci(b[metric + '_ci95'])}" for b in base.values()),
                          *(_paper(PAPER["benign/malignant"][s][metric]) for s in ("joint", "classification only"))])
         lines += _table(header, rows)
+        threshold = "undefined" if bm["threshold"] is None else f"{bm['threshold']:.3f}"
         lines += [f"Sensitivity, specificity and accuracy at {bm['operating_point']} (model threshold "
-                  f"{bm['threshold']:.3f}); baselines score the reference outline (an oracle input).", ""]
+                  f"{threshold}); baselines score the reference outline (an oracle input).", ""]
     if cls["task"] != "benign/malignant":
         rows = [["AUROC (macro, one-vs-rest)", _auc(cls["auroc"], cls["auroc_ci95"]),
                  *(_paper(PAPER["multi-class"][s]["auroc"], True) for s in ("joint", "classification only"))]]
@@ -630,9 +639,9 @@ def _beyond_markdown(report: dict) -> list[str]:
                         [[_pct(v) for v in noc_["mean_ji_after_k"]]])
     deciles = report["by_size_decile"]
     if deciles:
-        cols = [c for c in deciles[0] if c not in ("decile", "n_images", "area_px")]
+        cols = [c for c in deciles[0] if c in SERIES]
         lines += ["Mean JI (%) by lesion-size decile (ten groups of equal size by reference area):", ""]
-        lines += _table(["Decile", "n", "Area (px)", *cols],
+        lines += _table(["Decile", "n", "Area (px)", *(SERIES[c] for c in cols)],
                         [[str(r["decile"]), str(r["n_images"]), f"{r['area_px'][0]}–{r['area_px'][1]}",
                           *(_pct(r[c]) for c in cols)] for r in deciles])
     seg = report["segmentation"]
@@ -649,9 +658,12 @@ def _beyond_markdown(report: dict) -> list[str]:
 def load_model(model: str, provider: str = "auto") -> Predictor:
     """An ONNX model through the runtime, or a training checkpoint (``.pt``/``.pth``) through PyTorch."""
     if str(model).endswith((".pt", ".pth")):
+        import torch
+
         from training.checkpoint import load_predictor
 
-        return load_predictor(model)
+        cuda = provider == "cuda" or (provider == "auto" and torch.cuda.is_available())
+        return load_predictor(model, device="cuda" if cuda else "cpu")
     from core.runtime import Segmenter
 
     return Segmenter(model, provider=provider)
@@ -780,7 +792,7 @@ def compare_reports(a: dict, b: dict, n_boot: int = 2000, seed: int = 0) -> dict
             out["segmentation"][key] = {"a": float(np.mean(ja)), "b": float(np.mean(jb)),
                                         "test": "Wilcoxon signed-rank", **stats.wilcoxon_paired(ja, jb)}
     bma, bmb = benign_malignant(a["classification"]), benign_malignant(b["classification"])
-    if bma and bmb:
+    if bma and bmb and bma["threshold"] is not None and bmb["threshold"] is not None:
         y = np.array([r["malignant"] for r in ra], bool)
         sa = np.array([r["classification"]["malignant_prob"] for r in ra])
         sb = np.array([r["classification"]["malignant_prob"] for r in rb])

@@ -17,16 +17,9 @@ from matplotlib.patches import Rectangle
 from core.prompt import Prompt
 
 from . import stats
-from .evaluate import benign_malignant
+from .evaluate import SERIES, benign_malignant
 
 N_EXAMPLES = 3
-LABELS = {
-    "two_click": "model, two-click",
-    "one_click": "model, one-click",
-    "box": "box",
-    "ellipse": "inscribed ellipse",
-    "disk": "disk around the click",
-}
 
 
 def write_plots(report: dict, out_dir: Path, predictor=None, cases: dict | None = None) -> list[Path]:
@@ -38,7 +31,8 @@ def write_plots(report: dict, out_dir: Path, predictor=None, cases: dict | None 
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     cls = report["classification"]
-    if benign_malignant(cls):
+    bm = benign_malignant(cls)
+    if bm and bm["auroc"] is not None:
         written.append(roc_benign_malignant(report, out_dir / "roc_benign_malignant.png"))
     if cls and cls["task"] != "benign/malignant":
         written.append(roc_per_class(report, out_dir / "roc_per_class.png"))
@@ -123,10 +117,10 @@ def ji_by_decile(report: dict, path: Path) -> Path:
     deciles = [r["decile"] for r in rows]
     fig = Figure(figsize=(7, 4))
     ax = fig.subplots()
-    for key in (k for k in rows[0] if k in LABELS):
+    for key in (k for k in rows[0] if k in SERIES):
         model = key in report["segmentation"]
         ax.plot(deciles, [100 * r[key] for r in rows], marker="o" if model else ".", lw=2 if model else 1,
-                ls="-" if model else "--", label=LABELS[key])
+                ls="-" if model else "--", label=SERIES[key])
     ax.set(xlabel="lesion-size decile (1 = smallest)", ylabel="mean Jaccard index (%)", ylim=(0, 100),
            xticks=range(1, 11), title="Jaccard by lesion size")
     ax.legend(fontsize=8)
