@@ -1,17 +1,17 @@
 """Time one 512 x 512 pair of distance maps with 15 clicks: OpenCV (used) against scipy's EDT.
 
-    python benchmarks/distance_maps.py [--size 512] [--clicks 15] [--repeat 200]
+python benchmarks/distance_maps.py [--size 512] [--clicks 15] [--repeat 200]
 """
 
 from __future__ import annotations
 
 import argparse
-import platform
 import time
 
 import numpy as np
 from scipy import ndimage
 
+from core.benchmark import machine_description
 from core.distance import distance_maps
 
 
@@ -45,8 +45,7 @@ def main() -> None:
     fg, bg = pts[: args.clicks // 3], pts[args.clicks // 3 :]
     a, b = distance_maps(fg, bg, args.size, 255.0), scipy_maps(fg, bg, args.size, 255.0)
     print(f"max |opencv - scipy| = {np.abs(a - b).max():.2e} px (both exact Euclidean)")
-    machine = platform.processor() or platform.machine()
-    print(f"{args.size} x {args.size}, {args.clicks} clicks ({len(fg)} fg + {len(bg)} bg), {machine}")
+    print(f"{args.size} x {args.size}, {args.clicks} clicks ({len(fg)} fg + {len(bg)} bg), {machine_description()}")
     for name, fn in (
         ("opencv DIST_MASK_PRECISE", lambda: distance_maps(fg, bg, args.size, 255.0)),
         ("scipy distance_transform_edt", lambda: scipy_maps(fg, bg, args.size, 255.0)),

@@ -26,3 +26,17 @@ def test_empty_and_disjoint_masks():
 def test_shape_mismatch_is_an_error():
     with pytest.raises(ValueError, match="shape"):
         jaccard(np.zeros((2, 2)), np.zeros((2, 3)))
+
+
+def test_lesion_mask_keeps_the_clicked_component_and_fills_holes():
+    from core.postprocess import lesion_mask
+
+    prob = np.zeros((40, 60), np.float32)
+    prob[5:25, 5:25] = 0.9
+    prob[12:16, 12:16] = 0.1  # a hole
+    prob[30:38, 40:55] = 0.8  # another blob
+    mask = lesion_mask(prob, 0.5, np.array([[10, 10]]))
+    assert mask[14, 14] and mask[5:25, 5:25].all() and not mask[30:38, 40:55].any()
+    assert mask.sum() == 400
+    nearest = lesion_mask(prob, 0.5, np.array([[50, 28]]))  # click just off the second blob
+    assert nearest[30:38, 40:55].all() and not nearest[10, 10]
