@@ -231,3 +231,11 @@ def test_cli_clear_errors(data, models, tmp_path, capsys):
     (tmp_path / "bad.json").write_text("{}")
     assert main(["compare", str(tmp_path / "bad.json"), str(tmp_path / "bad.json")]) == 2
     assert "cannot read the reports" in capsys.readouterr().err
+
+
+def test_one_class_test_set_leaves_classification_undefined(reports):
+    block = ev._binary_block(np.zeros(5, bool), np.arange(5.0), n_boot=20, seed=0)
+    assert block["auroc"] is None and block["threshold"] is None and block["confusion_matrix"] is None
+    report = copy.deepcopy(reports.binary)
+    report["classification"] = {**block, "inputs": "two-click"}
+    assert "Undefined: the test set holds one class only." in ev.markdown_report(report)

@@ -388,7 +388,7 @@ def _binary_block(y: np.ndarray, score: np.ndarray, n_boot: int, seed: int) -> d
         return [stats.auroc(y[idx], score[idx]), yp["sensitivity"], yp["specificity"], yp["accuracy"]]
 
     ci = stats.bootstrap_ci(statistic, len(y), n_boot, seed, strata=y)
-    called = score >= point["threshold"]
+    cm = stats.confusion_matrix(y.astype(int), (score >= point["threshold"]).astype(int), 2).tolist()
     return {
         "task": "benign/malignant",
         "class_names": ["benign", "malignant"],
@@ -403,7 +403,7 @@ def _binary_block(y: np.ndarray, score: np.ndarray, n_boot: int, seed: int) -> d
         "specificity_ci95": _ci(ci[2]),
         "accuracy": _num(point["accuracy"]),
         "accuracy_ci95": _ci(ci[3]),
-        "confusion_matrix": stats.confusion_matrix(y.astype(int), called.astype(int), 2).tolist(),
+        "confusion_matrix": cm if np.isfinite(point["threshold"]) else None,  # undefined with one class only
     }
 
 
@@ -524,6 +524,10 @@ def _pct_ci(ci) -> str:
     return "–" if ci is None or ci[0] is None else f"({_pct(ci[0])}, {_pct(ci[1])})"
 
 
+def _pct_with_ci(x: float | None, ci) -> str:
+    return "–" if x is None else f"{_pct(x)} {_pct_ci(ci)}"
+
+
 def _auc(x: float | None, ci=None) -> str:
     if x is None:
         return "–"
@@ -592,8 +596,8 @@ def _classification_markdown(report: dict) -> list[str]:
                  *(_auc(b["auroc"], b["auroc_ci95"]) for b in base.values()),
                  *(_paper(PAPER["benign/malignant"][s]["auroc"], True) for s in ("joint", "classification only"))]]
         for metric in ("sensitivity", "specificity", "accuracy"):
-            rows.append([f"{metric.capitalize()} (%)", f"{_pct(bm[metric])} {_pct_ci(bm[metric + '_ci95'])}",
-                         *(f"{_pct(b[metric])} {_pct_ci(b[metric + '_ci95'])}" for b in base.values()),
+            rows.append([f"{metric.capitalize()} (%)", _pct_with_ci(bm[metric], bm[metric + "_ci95"]),
+                         *(_pct_with_ci(b[metric], b[metric + "_ci95"]) for b in base.values()),
                          *(_paper(PAPER["benign/malignant"][s][metric]) for s in ("joint", "classification only"))])
         lines += _table(header, rows)
         threshold = "undefined" if bm["threshold"] is None else f"{bm['threshold']:.3f}"
@@ -605,12 +609,15 @@ def _classification_markdown(report: dict) -> list[str]:
         rows += [[f"AUROC {n}", _auc(a["auroc"], a["ci95"]), "–", "–"] for n, a in cls["auroc_per_class"].items()]
         for metric, label in (("sensitivity", "Sensitivity (macro, %)"), ("specificity", "Specificity (macro, %)"),
                               ("accuracy", "Accuracy (%)")):
-            rows.append([label, f"{_pct(cls[metric])} {_pct_ci(cls[metric + '_ci95'])}",
+            rows.append([label, _pct_with_ci(cls[metric], cls[metric + "_ci95"]),
                          *(_paper(PAPER["multi-class"][s][metric]) for s in ("joint", "classification only"))])
         lines += _table([" / ".join(cls["class_names"]), "Model", "Paper: joint", "Paper: classification only"], rows)
     lines += ["## Table 3. Confusion matrix (rows: reference, columns: model)", ""]
     names = cls["class_names"]
-    lines += _confusion_table(names, cls["confusion_matrix"], "per image")
+    if cls["confusion_matrix"] is None:
+        lines += ["Undefined: the test set holds one class only.", ""]
+    else:
+        lines += _confusion_table(names, cls["confusion_matrix"], "per image")
     if "per_input" in cls and cls["task"] != "benign/malignant":
         lines += _confusion_table(names, cls["per_input"]["confusion_matrix"], "per input, as the paper counts")
     if tuple(n.lower() for n in names) == PAPER["confusion_classes"]:

@@ -36,7 +36,7 @@ def write_plots(report: dict, out_dir: Path, predictor=None, cases: dict | None 
         written.append(roc_benign_malignant(report, out_dir / "roc_benign_malignant.png"))
     if cls and cls["task"] != "benign/malignant":
         written.append(roc_per_class(report, out_dir / "roc_per_class.png"))
-    if cls:
+    if cls and cls["confusion_matrix"] is not None:
         written.append(confusion(cls, out_dir / "confusion_matrix.png"))
     if report["by_size_decile"]:
         written.append(ji_by_decile(report, out_dir / "ji_by_size_decile.png"))
