@@ -25,6 +25,7 @@ import json
 import sys
 import time
 import zlib
+from collections import Counter
 from pathlib import Path
 
 import cv2
@@ -276,7 +277,9 @@ def evaluate(
         raise ValueError("no test images to evaluate")
     if seed < 0 or n_inputs < 1:
         raise ValueError("seed must be >= 0 and n_inputs >= 1")
-    modes = tuple(m for m in MODES if m in modes)
+    if not set(modes) <= set(MODES) or not modes:
+        raise ValueError(f"modes must be some of {MODES}, got {modes}")
+    modes = tuple(m for m in MODES if m in modes)  # two-click first: classification is read from it
     start, records = time.perf_counter(), []
     for case in tqdm(cases, desc="evaluate", unit="img", disable=None if progress else True):
         records.append(evaluate_image(predictor, case, modes, seed, n_inputs, noc, disk_radius))
@@ -293,7 +296,8 @@ def evaluate(
             "malignant_classes": list(spec.malignant_classes),
             "input_size": spec.input_size,
         },
-        "data": {"n_images": len(records), "n_inputs": n_inputs, "labels": _counts(r["label"] for r in records)},
+        "data": {"n_images": len(records), "n_inputs": n_inputs,
+                 "labels": dict(sorted(Counter(r["label"] for r in records).items()))},
         "protocol": {
             "seed": seed,
             "modes": list(modes),
@@ -316,13 +320,6 @@ def evaluate(
         "timing": {"seconds": round(elapsed, 3), "images_per_second": round(len(records) / max(elapsed, 1e-9), 3)},
     }
     return report
-
-
-def _counts(values) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for v in values:
-        out[v] = out.get(v, 0) + 1
-    return dict(sorted(out.items()))
 
 
 def _assign_deciles(records: list[dict]) -> None:
