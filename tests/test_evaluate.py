@@ -179,6 +179,9 @@ def test_compare_pairs_images_and_tests(reports):
     bm = result["classification"]["benign_malignant"]
     assert bm["auroc"]["auroc_a"] == pytest.approx(reports.binary["classification"]["auroc"])
     assert 0 <= bm["auroc"]["p"] <= 1 and 0 <= bm["accuracy"]["p"] <= 1
+    for side, report in (("a", reports.binary), ("b", reports.binary_b)):  # each at its own Youden point
+        for metric in ("sensitivity", "specificity", "accuracy"):
+            assert bm[metric][side] == pytest.approx(report["classification"][metric])
     same = ev.compare_reports(reports.four, reports.four, n_boot=50)
     assert same["segmentation"]["two_click"]["p"] == 1.0
     assert same["classification"]["multi_class"]["accuracy"]["p"] == 1.0

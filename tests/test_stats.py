@@ -140,7 +140,7 @@ def test_mcnemar_exact_and_chi_square():
     a = np.array([1] * 10 + [1] + [0] * 6, bool)
     b = np.array([1] * 10 + [0] + [1] * 6, bool)
     t = stats.mcnemar(a, b)
-    assert (t["b"], t["c"], t["method"]) == (1, 6, "exact binomial") and t["p"] == pytest.approx(0.125)
+    assert (t["only_a"], t["only_b"], t["method"]) == (1, 6, "exact binomial") and t["p"] == pytest.approx(0.125)
     # 30 vs 10 discordant: chi2 = (|30 - 10| - 1)^2 / 40 = 9.025; p = erfc(sqrt(chi2 / 2)).
     a = np.array([1] * 30 + [0] * 10, bool)
     t = stats.mcnemar(a, ~a)

@@ -223,19 +223,20 @@ def mcnemar(correct_a, correct_b) -> dict:
     """McNemar's test on paired correct/incorrect calls.
 
     Exact two-sided binomial test below ``MCNEMAR_EXACT_BELOW`` discordant pairs, else chi-square with
-    continuity correction. ``b``: only A correct; ``c``: only B correct.
+    continuity correction. ``only_a``/``only_b``: pairs where only A / only B is correct.
     """
-    a, b_ = np.asarray(correct_a, dtype=bool), np.asarray(correct_b, dtype=bool)
-    if a.shape != b_.shape:
+    a, b = np.asarray(correct_a, dtype=bool), np.asarray(correct_b, dtype=bool)
+    if a.shape != b.shape:
         raise ValueError("McNemar needs paired calls of equal length")
-    b, c = int((a & ~b_).sum()), int((~a & b_).sum())
-    if b + c == 0:
-        return {"b": b, "c": c, "method": "exact binomial", "statistic": None, "p": 1.0}
-    if b + c < MCNEMAR_EXACT_BELOW:
-        p = min(1.0, 2.0 * sps.binom.cdf(min(b, c), b + c, 0.5))
-        return {"b": b, "c": c, "method": "exact binomial", "statistic": None, "p": float(p)}
-    chi2 = (abs(b - c) - 1) ** 2 / (b + c)
-    return {"b": b, "c": c, "method": "chi-square, continuity-corrected", "statistic": float(chi2),
+    only_a, only_b = int((a & ~b).sum()), int((~a & b).sum())
+    out = {"only_a": only_a, "only_b": only_b, "method": "exact binomial", "statistic": None}
+    n = only_a + only_b
+    if n == 0:
+        return {**out, "p": 1.0}
+    if n < MCNEMAR_EXACT_BELOW:
+        return {**out, "p": float(min(1.0, 2.0 * sps.binom.cdf(min(only_a, only_b), n, 0.5)))}
+    chi2 = (abs(only_a - only_b) - 1) ** 2 / n
+    return {**out, "method": "chi-square, continuity-corrected", "statistic": float(chi2),
             "p": float(sps.chi2.sf(chi2, 1))}
 
 
