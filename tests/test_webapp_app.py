@@ -1,0 +1,169 @@
+"""The viewer's server: the /segment endpoint driven by gradio_client, the page's wiring, `liverclick serve`."""
+
+import json
+import socket
+from argparse import Namespace
+
+import cv2
+import numpy as np
+import pytest
+from test_imageio import _dicom
+from tiny_model import FOUR_CLASS, build_tiny_model
+
+import core.models
+from core.cli import main as cli_main
+from core.contract import InputSpec
+from core.runtime import Segmenter
+from webapp import app as webapp
+
+CARD = {
+    "name": "tiny-four",
+    "version": "3",
+    "training_data": "synthetic liver phantoms",
+    "metrics": {"two_click": {"mean_ji": 0.812, "ci95": [0.79, 0.83]}, "auroc": 0.9},
+    "git_revision": "abc123",
+}
+
+
+@pytest.fixture(scope="module")
+def segmenter(tmp_path_factory):
+    spec = InputSpec(input_size=64, **FOUR_CLASS)
+    return Segmenter(build_tiny_model(tmp_path_factory.mktemp("m") / "four.onnx", spec, card=CARD), provider="cpu")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def client(segmenter):
+    from gradio_client import Client
+
+    demo = webapp.build_demo(segmenter)
+    _, url, _ = webapp.launch(demo, port=free_port(), prevent_thread_lock=True, quiet=True)
+    yield Client(url, verbose=False)
+    demo.close()
+
+
+@pytest.mark.slow
+def test_segment_endpoint(client, speckle_image, tmp_path):
+    from gradio_client import handle_file
+
+    path = tmp_path / "scan.png"
+    cv2.imwrite(str(path), speckle_image)
+    assert list(client.view_api(print_info=False, return_format="dict")["named_endpoints"]) == ["/segment"]
+    prompt = {"clicks": [{"x": 140, "y": 60, "positive": True}], "box": [110, 30, 170, 90]}
+    mask_file, result = client.predict(handle_file(str(path)), json.dumps(prompt), api_name="/segment")
+    mask = cv2.imread(mask_file, cv2.IMREAD_UNCHANGED)
+    assert mask.shape == speckle_image.shape and set(np.unique(mask)) <= {0, 255} and mask[60, 140] == 255
+    assert result["area_px"] == int((mask == 255).sum())
+    assert set(result["class_probs"]) == set(FOUR_CLASS["class_names"])
+    assert result["predicted_class"] == max(result["class_probs"], key=result["class_probs"].get)
+    assert result["malignant_prob"] == pytest.approx(result["class_probs"]["metastasis"] + result["class_probs"]["hcc"])
+    assert result["model"] == {"name": "tiny-four", "version": "3"}
+
+
+@pytest.mark.slow
+def test_segment_endpoint_reads_a_dicom_frame(client, tmp_path):
+    from gradio_client import handle_file
+
+    frames = np.stack([np.full((64, 80), v, np.uint8) for v in (10, 200)])
+    path = tmp_path / "cine.dcm"
+    path.write_bytes(_dicom(frames, spacing=(0.5, 0.5)))
+    prompt = {"clicks": [{"x": 40, "y": 32, "positive": True}], "frame": 1}
+    _, result = client.predict(handle_file(str(path)), json.dumps(prompt), api_name="/segment")
+    m = result["measurements"]
+    assert m["area_mm2"] == pytest.approx(result["area_px"] * 0.25)
+    with pytest.raises(Exception, match="frame 2 does not exist"):
+        client.predict(handle_file(str(path)), json.dumps({**prompt, "frame": 2}), api_name="/segment")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("prompt", "message"),
+    [
+        ("{not json", "not valid JSON"),
+        (json.dumps({"clicks": [{"x": 5, "y": 5, "positive": False}]}), "at least one click on the lesion"),
+        (json.dumps({"clicks": [{"x": 500, "y": 5}]}), "outside the 200 x 120 image"),
+        (json.dumps({"box": [1, 2, 3]}), "'box' must be a list"),
+        (json.dumps({"clicks": [{"x": 5, "y": 5}], "frame": "one"}), "'frame' must be an integer"),
+    ],
+)
+def test_segment_endpoint_explains_a_bad_prompt(client, speckle_image, tmp_path, prompt, message):
+    from gradio_client import handle_file
+
+    path = tmp_path / "scan.png"
+    cv2.imwrite(str(path), speckle_image)
+    with pytest.raises(Exception, match=message):
+        client.predict(handle_file(str(path)), prompt, api_name="/segment")
+
+
+@pytest.mark.slow
+def test_segment_endpoint_refuses_bad_files(client, tmp_path):
+    from gradio_client import handle_file
+
+    notes = tmp_path / "notes.png"
+    notes.write_text("not an image")
+    prompt = json.dumps({"clicks": [{"x": 5, "y": 5}]})
+    with pytest.raises(Exception, match="not an image file"):
+        client.predict(handle_file(str(notes)), prompt, api_name="/segment")
+    with pytest.raises(Exception, match="send the image as a file"):  # never a path on the server
+        client.predict("/etc/hostname", prompt, api_name="/segment")
+
+
+def test_page_has_the_notice_model_panel_and_examples_hook(segmenter, tmp_path):
+    config = webapp.build_demo(segmenter, examples_dir=tmp_path).config
+    text = json.dumps(config, default=str)
+    assert "Research tool, not for diagnosis." in text and "synthetic liver phantoms" in text
+    assert not any(c["type"] == "dataset" for c in config["components"])  # no example images: no gallery
+    cv2.imwrite(str(tmp_path / "phantom.png"), np.zeros((32, 32), np.uint8))
+    config = webapp.build_demo(segmenter, examples_dir=tmp_path).config
+    assert any(c["type"] == "dataset" for c in config["components"])
+
+
+def test_model_card_markdown(segmenter):
+    card = webapp.model_card_markdown(segmenter)
+    assert "**tiny-four**, version 3, running on CPUExecutionProvider" in card
+    assert "Research tool, not for diagnosis." in card
+    assert "cyst, hemangioma, metastasis (malignant), hcc (malignant)" in card
+    assert "- **Training data**: synthetic liver phantoms" in card
+    assert "  - **two_click**:" in card and "    - **mean_ji**: 0.812" in card and "0.79, 0.83" in card
+    assert "- **Git revision**: abc123" in card
+
+
+def test_read_logins(tmp_path):
+    logins = tmp_path / "logins.txt"
+    logins.write_text("# reviewers\nann:secret:with:colons\n\nbob:pw\n")
+    assert webapp.read_logins(["eve:x"], logins) == [("eve", "x"), ("ann", "secret:with:colons"), ("bob", "pw")]
+    assert webapp.read_logins([], None) == []
+    for bad in ("nopassword", ":pw", "user:"):
+        with pytest.raises(ValueError, match="USER:PASS"):
+            webapp.read_logins([bad], None)
+
+
+def _args(**kw):
+    base = dict(model="default", host="127.0.0.1", port=7860, provider="cpu", feedback_db=None, auth=[],
+                auth_file=None, store_images=False, max_concurrency=2)
+    return Namespace(**{**base, **kw})
+
+
+def test_serve_without_the_bundled_model_says_so(monkeypatch, capsys):
+    monkeypatch.setitem(core.models.BUNDLED, "default", "not_installed.onnx")
+    assert webapp.serve_main(_args()) == 2
+    err = capsys.readouterr().err
+    assert "cannot load the model" in err and "not installed" in err and "--model" in err
+    assert cli_main(["serve", "--model", "/nonexistent/model.onnx"]) == 2
+    assert "no model file at /nonexistent/model.onnx" in capsys.readouterr().err
+
+
+def test_serve_launches_with_logins_and_limits(monkeypatch, capsys, segmenter):
+    launched = {}
+    monkeypatch.setattr(webapp, "launch", lambda demo, **kw: launched.update(kw, demo=demo))
+    code = webapp.serve_main(_args(model=str(segmenter.path), auth=["ann:pw"], feedback_db="fb.sqlite", port=7999))
+    assert code == 0
+    assert launched["auth"] == [("ann", "pw")] and launched["port"] == 7999 and launched["max_concurrency"] == 2
+    out = capsys.readouterr()
+    assert "tiny-four 3" in out.out and "ignored" in out.err
+    assert webapp.serve_main(_args(model=str(segmenter.path), auth=["broken"])) == 2

@@ -1,0 +1,210 @@
+"""One viewer session as an immutable value, and the handlers that turn (session, event) into a new session.
+
+Everything here is free of Gradio, so the viewer's behaviour is unit-tested without a server: the
+app only maps widgets to these functions. The image is prepared once when it is opened (grayscale,
+letterbox, normalisation); every click then costs only distance maps, inference and post-processing.
+Errors meant for the user are :class:`core.imageio.ImageError` and :class:`core.prompt.PromptError`;
+a handler that raises leaves the session it was given as it was.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import uuid
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Literal
+
+from core.imageio import UltrasoundImage, load_image
+from core.measure import Measurements, measure
+from core.prompt import Prompt, PromptError
+from core.runtime import Prediction, PreparedImage, Segmenter
+
+Mode = Literal["lesion", "background", "box"]
+MODES: tuple[Mode, ...] = ("lesion", "background", "box")
+NOTICE = "Research tool, not for diagnosis."
+NO_IMAGE = "upload an image first, then click on the lesion"
+
+DISPLAY_MIN = 640  # a smaller image is shown enlarged by a whole factor, so that it can be clicked precisely
+DISPLAY_MAX = 1280  # a larger one is shown reduced, which keeps each click's round trip short
+
+
+def display_scale(width: int, height: int) -> float:
+    """Display pixels per image pixel for an image of this size."""
+    longest = max(width, height)
+    if longest < DISPLAY_MIN:
+        return float(math.ceil(DISPLAY_MIN / longest))
+    if longest > DISPLAY_MAX:
+        return DISPLAY_MAX / longest
+    return 1.0
+
+
+@dataclass(frozen=True)
+class Session:
+    """What one viewer tab holds: the image, the prompt so far, a pending box corner, the last prediction."""
+
+    key: str = ""  # names this tab's folder of served files; given when its first image is opened
+    image: UltrasoundImage | None = None
+    prepared: PreparedImage | None = None
+    source: str | None = None  # the uploaded file, read again when another DICOM frame is chosen
+    name: str = "image"  # file stem for downloads
+    prompt: Prompt = Prompt()
+    pending_corner: tuple[int, int] | None = None  # first corner of a box being drawn
+    prediction: Prediction | None = None
+    measurements: Measurements | None = None
+
+    @property
+    def scale(self) -> float:
+        return display_scale(self.image.width, self.image.height) if self.image else 1.0
+
+    def image_point(self, index: tuple[float, float] | list[float]) -> tuple[int, int]:
+        """A position in the displayed image (Gradio's ``SelectData.index``) -> the image pixel (x, y) under it."""
+        if self.image is None:
+            raise PromptError(NO_IMAGE)
+        s = self.scale
+        x = min(max(round((index[0] + 0.5) / s - 0.5), 0), self.image.width - 1)
+        y = min(max(round((index[1] + 0.5) / s - 0.5), 0), self.image.height - 1)
+        return int(x), int(y)
+
+
+# --- handlers ---------------------------------------------------------------------------------
+def open_image(segmenter: Segmenter, session: Session, source: str, frame: int = 0) -> Session:
+    """Read an uploaded file (ImageError if it cannot be used) and start a fresh prompt on it."""
+    image = load_image(source, frame=frame)
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(source).stem).strip("._") or "image"
+    key = session.key or uuid.uuid4().hex
+    return Session(key=key, image=image, prepared=segmenter.prepare(image), source=source, name=stem[:64])
+
+
+def choose_frame(segmenter: Segmenter, session: Session, frame: int) -> Session:
+    """Show another frame of a multi-frame image, keeping the prompt (frames share one geometry)."""
+    if session.source is None:
+        raise PromptError(NO_IMAGE)
+    image = load_image(session.source, frame=int(frame))
+    moved = replace(session, image=image, prepared=segmenter.prepare(image), pending_corner=None)
+    return _predict(segmenter, moved, session.prompt)
+
+
+def click(segmenter: Segmenter, session: Session, index: tuple[float, float], mode: Mode) -> Session:
+    """A click on the displayed image at ``index``: a lesion or background point, or a box corner."""
+    if session.prepared is None:
+        raise PromptError(NO_IMAGE)
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r}")
+    x, y = session.image_point(index)
+    if mode != "box":
+        return _predict(segmenter, session, session.prompt.add_click(x, y, positive=mode == "lesion"))
+    if session.pending_corner is None:
+        return replace(session, pending_corner=(x, y))
+    x0, y0 = session.pending_corner
+    return _predict(segmenter, session, session.prompt.add_box(x0, y0, x, y))
+
+
+def set_mode(session: Session, mode: Mode) -> Session:
+    """Switching mode abandons a half-drawn box."""
+    return session if mode == "box" else replace(session, pending_corner=None)
+
+
+def undo(segmenter: Segmenter, session: Session) -> Session:
+    """Take back a pending box corner, else the last input, and predict again."""
+    if session.pending_corner is not None:
+        return replace(session, pending_corner=None)
+    if session.prepared is None or not len(session.prompt):
+        return session
+    return _predict(segmenter, session, session.prompt.undo())
+
+
+def clear(session: Session) -> Session:
+    """Forget every input on this image."""
+    return replace(session, prompt=Prompt(), pending_corner=None, prediction=None, measurements=None)
+
+
+def _predict(segmenter: Segmenter, session: Session, prompt: Prompt) -> Session:
+    """The session with ``prompt`` in force and its prediction (none while no lesion click or box is given)."""
+    base = replace(session, prompt=prompt, pending_corner=None, prediction=None, measurements=None)
+    if len(prompt.points(True)) == 0:
+        return base
+    prompt.validate(session.prepared.width, session.prepared.height)
+    prediction = segmenter.predict(session.prepared, prompt)
+    return replace(base, prediction=prediction, measurements=measure(prediction.mask, session.image.pixel_spacing_mm))
+
+
+# --- what the page shows ----------------------------------------------------------------------
+def guidance(session: Session, mode: Mode) -> str:
+    """One line telling the user what the viewer is waiting for."""
+    if session.image is None:
+        return "Upload an ultrasound image (PNG, JPEG, BMP, TIFF or DICOM)."
+    if session.pending_corner is not None:
+        x, y = session.pending_corner
+        return f"Box: first corner at (x={x}, y={y}). Now click the opposite corner."
+    if not len(session.prompt):
+        if mode == "box":
+            return "Click one corner of a box around the lesion, then the opposite corner."
+        if mode == "background":
+            return "Click on the background to mark what is not lesion, or switch to *Lesion point*."
+        return "Click on the lesion, or choose *Box* and click two opposite corners around it."
+    if session.prediction is None:
+        return "Background points only so far: click on the lesion, or draw a box, to outline it."
+    n = len(session.prompt)
+    return (
+        f"Outlined from {n} input{'s' if n > 1 else ''}. Add lesion or background points to refine it; "
+        "*Undo* takes back the last one."
+    )
+
+
+def malignancy(prediction: Prediction) -> dict[str, float]:
+    return {"malignant": prediction.malignant_prob, "benign": 1.0 - prediction.malignant_prob}
+
+
+def measurement_lines(session: Session, provider: str) -> str:
+    """Area, longest diameter (mm when the spacing is known), class and timing as a Markdown table."""
+    m, p = session.measurements, session.prediction
+    if m is None or p is None:
+        return ""
+    area, diameter = f"{m.area_px:,} px²", f"{m.diameter_px:.1f} px"
+    if m.area_mm2 is not None:
+        area += f" · {m.area_mm2:.1f} mm²"
+        diameter += f" · {m.diameter_mm:.1f} mm"
+    spacing = session.image.pixel_spacing_mm
+    scale = f"{spacing[1]:.3g} x {spacing[0]:.3g} mm per pixel" if spacing else "pixel spacing unknown: no mm"
+    timings = p.timings_ms
+    return "\n".join(
+        [
+            "| Lesion | |",
+            "|---|---|",
+            f"| Area | {area} |",
+            f"| Longest diameter | {diameter} |",
+            f"| Most likely class | {p.predicted_class} ({p.class_probs[p.predicted_class]:.0%}) |",
+            f"| Image | {session.image.width} x {session.image.height} px, {scale} |",
+            f"| Time | {_ms(timings.get('total', 0))} per click ({_ms(timings.get('inference', 0))} inference) "
+            f"on {provider} |",
+        ]
+    )
+
+
+def _ms(value: float) -> str:
+    return f"{value:.1f} ms" if value < 10 else f"{value:.0f} ms"
+
+
+def report(session: Session, segmenter: Segmenter) -> dict:
+    """The JSON report of the current prediction: prompt, probabilities, measurements, model, image."""
+    p, m, image = session.prediction, session.measurements, session.image
+    return {
+        "notice": NOTICE,
+        "model": {"name": segmenter.name, "version": segmenter.version, "provider": segmenter.provider},
+        "image": {
+            "description": image.description,
+            "width": image.width,
+            "height": image.height,
+            "frame": image.frame,
+            "n_frames": image.n_frames,
+            "pixel_spacing_mm": list(image.pixel_spacing_mm) if image.pixel_spacing_mm else None,
+        },
+        "prompt": session.prompt.to_dict(),
+        "class_probs": p.class_probs,
+        "predicted_class": p.predicted_class,
+        "malignant_prob": p.malignant_prob,
+        "measurements": m.to_dict(),
+        "timings_ms": p.timings_ms,
+    }
