@@ -35,6 +35,7 @@ from .dataset import ClickDataset
 from .losses import alpha_focal_loss, binary_focal_loss, class_alpha, soft_jaccard_loss
 from .manifest import Case, read_manifest
 from .networks import ClickNet, build_network
+from .stats import auroc
 
 LOG_FIELDS = [
     "iteration",
@@ -85,15 +86,9 @@ def validate(model: ClickNet, cfg: TrainConfig, cases: list[Case], seed: int = 0
         out["val_ji_two_click"] = float(np.mean(ji["two-click"]))
         out["val_ji_one_click"] = float(np.mean(ji["one-click"]))
     if cfg.system != "seg" and 0 < sum(truth) < len(truth):
-        out["val_auroc"] = _auroc(np.array(truth), np.array(scores))
+        out["val_auroc"] = float(auroc(np.array(truth), np.array(scores)))
     out["val_score"] = float(np.mean(list(out.values()))) if out else 0.0
     return out
-
-
-def _auroc(truth: np.ndarray, scores: np.ndarray) -> float:
-    from scipy.stats import mannwhitneyu
-
-    return float(mannwhitneyu(scores[truth], scores[~truth]).statistic / (truth.sum() * (~truth).sum()))
 
 
 def train(cfg: TrainConfig, out_dir: Path) -> Path:
