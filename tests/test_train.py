@@ -106,3 +106,12 @@ def test_two_process_ddp_on_gloo_keeps_ranks_equal(tmp_path, phantoms):
     for key in a:
         torch.testing.assert_close(a[key], b[key], msg=f"ranks differ at {key}")
         torch.testing.assert_close(a[key], saved["model"][key])
+
+
+CONFIGS = sorted(Path(__file__).resolve().parents[1].glob("configs/*.yaml"))
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda p: p.name)
+def test_every_shipped_config_loads(config):
+    cfg = TrainConfig.load(config)
+    assert cfg.spec().class_names == tuple(cfg.classes)
