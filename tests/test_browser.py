@@ -25,14 +25,16 @@ pytestmark = [
     pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (apt-get install chromium)"),
 ]
 CARD = {"name": "tiny-four", "version": "2", "training_data": "synthetic phantoms", "metrics": {"two_click_ji": 0.5}}
-LOADED = "i => i.complete && i.naturalWidth > 0"
+LOADED = "i => !!i && i.complete && i.naturalWidth > 0"
 
 
 @pytest.fixture(scope="module")
 def url(tmp_path_factory):
     spec = InputSpec(input_size=64, **FOUR_CLASS)
     model = build_tiny_model(tmp_path_factory.mktemp("m") / "four.onnx", spec, card=CARD)
-    demo = build_demo(Segmenter(model, provider="cpu"))
+    examples = tmp_path_factory.mktemp("examples")
+    cv2.imwrite(str(examples / "example_phantom.png"), np.full((100, 150), 90, np.uint8))
+    demo = build_demo(Segmenter(model, provider="cpu"), examples_dir=examples)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -137,4 +139,11 @@ def test_box_prompt_in_chromium(url, speckle_image, tmp_path):
         page.wait_for_function(f"() => ({LOADED})(document.querySelector('#view img'))")
         click(140, 60)
         assert "Outlined from 1 input" in page.locator("#status").inner_text()
+
+        # An example image opens like an upload.
+        page.locator("#upload button[aria-label=Clear]").click()
+        page.wait_for_function("() => !document.querySelector('#view img')")
+        page.get_by_text("example_phantom.png").first.click()
+        page.wait_for_function(f"() => ({LOADED})(document.querySelector('#view img'))")
+        assert view.evaluate("i => [i.naturalWidth, i.naturalHeight]") == [750, 500]  # enlarged 5x
         browser.close()

@@ -148,6 +148,7 @@ def test_multiframe_dicom_frames_keep_the_prompt_and_measure_in_mm(segmenter, tm
     assert m.area_mm2 == pytest.approx(m.area_px * 0.2 * 0.25)
     lines = sess.measurement_lines(second, "CPUExecutionProvider")
     assert "mm²" in lines and "0.25 x 0.2 mm per pixel" in lines and "CPUExecutionProvider" in lines
+    assert "frame 2 of 3" in lines
     assert sess.report(second, segmenter)["image"]["frame"] == 2
 
 
@@ -183,3 +184,16 @@ def test_render_draws_mask_markers_box_and_pending_corner(segmenter, opened):
     assert _has(pending, BOX)
     boxed = render(box(segmenter, opened, (120, 40), (160, 80)))
     assert tuple(boxed[40 * 4 + 1, 140 * 4]) == BOX  # the top edge of the box
+
+
+def test_large_image_is_shown_reduced_and_clicks_map_back(segmenter, tmp_path):
+    path = tmp_path / "wide.png"
+    cv2.imwrite(str(path), np.random.default_rng(2).integers(0, 255, (1500, 2600)).astype(np.uint8))
+    s = sess.open_image(segmenter, sess.Session(), str(path))
+    assert s.scale == pytest.approx(1280 / 2600)
+    assert render(s).shape == (738, 1280, 3)
+    x, y = s.image_point((640, 369))
+    assert abs(x - 1300) <= 1 and abs(y - 750) <= 1
+    s = sess.click(segmenter, s, (640, 369), "lesion")
+    assert s.prediction.mask.shape == (1500, 2600) and s.prediction.mask[y, x]
+    assert render(s).shape == (738, 1280, 3)

@@ -36,9 +36,9 @@ EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
 QUEUE_SIZE = 64  # requests waiting beyond this are refused at once rather than left to time out
 SESSION_TTL_S = 3 * 3600  # a tab idle this long gives its image and prompt back
 SESSION_CAPACITY = 500  # most tabs held at once (each holds one prepared image)
-API_FILE_TTL_S = 600
+API_FILE_TTL_S = 600  # our copy of an API answer's mask; Gradio serves the client its own copy
 JPEG = [cv2.IMWRITE_JPEG_QUALITY, 92, cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444]
-CSS = "#view img { cursor: crosshair; } #notice { color: var(--error-text-color, #b91c1c); }"
+CSS = "#view img { cursor: crosshair; } #notice p { color: #b91c1c; }"
 MODE_CHOICES = [("Lesion point (+)", "lesion"), ("Background point (-)", "background"), ("Box: two corners", "box")]
 INTERNAL_ERROR = "Something went wrong on the server (the details are in its log). The session is unchanged."
 
@@ -200,8 +200,9 @@ def build_demo(segmenter: Segmenter, examples_dir: Path = EXAMPLES_DIR) -> gr.Bl
                     undo = gr.Button("Undo last input", size="sm")
                     clear = gr.Button("Clear all", size="sm")
                 classes = gr.Label(num_top_classes=spec.num_classes, label="Class probabilities", elem_id="classes")
-                # With two classes the class probabilities already are the benign/malignant ones.
-                malignant = gr.Label(label="Benign or malignant", elem_id="malignancy", visible=spec.num_classes > 2)
+                # A benign/malignant model's class probabilities already say it all.
+                binary = set(spec.class_names) == {"benign", "malignant"}
+                malignant = gr.Label(label="Benign or malignant", elem_id="malignancy", visible=not binary)
                 lesion = gr.Markdown(elem_id="lesion")
                 with gr.Row():
                     mask_file = gr.DownloadButton("Mask (PNG)", interactive=False, size="sm")

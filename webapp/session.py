@@ -176,7 +176,7 @@ def measurement_lines(session: Session, provider: str) -> str:
             f"| Area | {area} |",
             f"| Longest diameter | {diameter} |",
             f"| Most likely class | {p.predicted_class} ({p.class_probs[p.predicted_class]:.0%}) |",
-            f"| Image | {session.image.width} x {session.image.height} px, {scale} |",
+            f"| Image | {session.image.description}; {session.image.width} x {session.image.height} px; {scale} |",
             f"| Time | {_ms(timings.get('total', 0))} per click ({_ms(timings.get('inference', 0))} inference) "
             f"on {provider} |",
         ]
