@@ -149,7 +149,8 @@ def overlays(report: dict, predictor, cases: dict, path: Path) -> Path:
             ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, color="yellow", lw=0.8))
         for c in prompt.clicks:
             ax.plot(c.x, c.y, "+" if c.positive else "x", color="cyan" if c.positive else "orange", ms=8)
-        ax.set_title(f"{which}: {rec['case_id']}\nJI {100 * rec[key]['ji'][0]:.1f}% ({rec['label']})", fontsize=8)
+        ax.set_title(f"{which}: {rec['case_id']} ({rec['label']})\ninput 1 JI {100 * rec[key]['ji'][0]:.1f}%, "
+                     f"image mean {100 * rec[key]['mean_ji']:.1f}%", fontsize=8)
         ax.axis("off")
     fig.suptitle(f"{key.replace('_', '-')}: reference (green), model (red)", fontsize=10)
     return _save(fig, path)
