@@ -1,0 +1,567 @@
+"""Feedback store (SQLite and PostgreSQL), its validation, migrations, crash safety and export.
+
+The PostgreSQL tests start a throwaway server (initdb + pg_ctl on a free loopback port in a temporary
+folder, as an unprivileged user when run as root). Without PostgreSQL binaries or psycopg they skip
+and say why; under CI (CI set) they fail instead, because CI installs both.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import pwd
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core.cli import main as cli_main
+from core.prompt import Prompt
+from core.runtime import Prediction
+from training.manifest import read_manifest
+from webapp.feedback import (
+    COMMENT_MAX_CHARS,
+    MIGRATIONS,
+    FeedbackError,
+    FeedbackRecord,
+    FeedbackStore,
+    StoreUnavailable,
+    pixel_sha256,
+)
+
+CLASSES = ("benign", "malignant")
+TESTS = Path(__file__).resolve().parent
+
+
+def make_record(i: int = 0, *, image: int | None = None, size=(56, 72), **review) -> FeedbackRecord:
+    """Case ``i`` on image number ``image`` (default ``i``): a disk-shaped outline, alternating predicted class."""
+    h, w = size
+    pixels = np.random.default_rng(i if image is None else image).integers(0, 256, size, dtype=np.uint8)
+    yy, xx = np.mgrid[:h, :w]
+    cx, cy = w // 2 + i % 7 - 3, h // 2
+    mask = (xx - cx) ** 2 + (yy - cy) ** 2 < (8 + i % 5) ** 2
+    p_malignant = 0.8 if i % 2 else 0.3
+    prediction = Prediction(
+        mask=mask,
+        class_probs={"benign": 1 - p_malignant, "malignant": p_malignant},
+        malignant_prob=p_malignant,
+        region=(0, 0, w, h),
+    )
+    fields = {
+        "reviewer": f"reviewer{i % 3}",
+        "model_name": "busi-lite",
+        "model_version": "1.2.0",
+        "agree": True,
+        "outline_rating": 1 + i % 5,
+        "accepted": True,
+        "comment": f"case {i}: réviewed",
+    }
+    fields.update(review)
+    prompt = Prompt().add_click(cx, cy).add_click(2, 2, positive=False)
+    return FeedbackRecord.from_prediction(prediction, prompt, pixels, **fields)
+
+
+# --- a throwaway PostgreSQL server -------------------------------------------------------------
+
+
+def _pg_bindir() -> Path | None:
+    """Folder with initdb and pg_ctl: on PATH (e.g. /usr/local/bin links) or Debian's /usr/lib/postgresql/*/bin."""
+    found = shutil.which("initdb")
+    versions = [p for p in Path("/usr/lib/postgresql").glob("*/bin") if p.parent.name.isdigit()]
+    debian = sorted(versions, key=lambda p: int(p.parent.name), reverse=True)
+    for folder in ([Path(found).resolve().parent] if found else []) + debian:
+        if (folder / "initdb").is_file() and (folder / "pg_ctl").is_file():
+            return folder
+    return None
+
+
+def _unavailable(reason: str):
+    if os.environ.get("CI"):
+        pytest.fail(f"PostgreSQL tests must run in CI: {reason}")
+    pytest.skip(reason)
+
+
+class PgServer:
+    """initdb + pg_ctl in a temporary folder, listening on 127.0.0.1 only, trust authentication."""
+
+    def __init__(self, bindir: Path) -> None:
+        self.bindir = bindir
+        self.run_as: dict = {}
+        if os.geteuid() == 0:  # initdb refuses root: run the server as an unprivileged user
+            account = next((pwd.getpwnam(n) for n in ("postgres", "nobody") if _has_user(n)), None)
+            if account is None:
+                _unavailable("running as root and no 'postgres' or 'nobody' user to run the server")
+            self.run_as = {"user": account.pw_uid, "group": account.pw_gid, "extra_groups": []}
+        self.root = Path(tempfile.mkdtemp(prefix="liverclick-pg-", dir=_scratch()))
+        if self.run_as:
+            os.chown(self.root, self.run_as["user"], self.run_as["group"])
+        self.data, self.log = self.root / "data", self.root / "server.log"
+        self.port = 0
+        self._databases = 0
+        self._pg("initdb", "-D", self.data, "-U", "liverclick", "--auth=trust", "-E", "UTF8", "--no-locale", "-N")
+
+    def _pg(self, tool: str, *args) -> None:
+        cmd = [str(self.bindir / tool), *map(str, args)]
+        result = subprocess.run(cmd, capture_output=True, text=True, cwd=self.root, timeout=60, **self.run_as)
+        if result.returncode:
+            log = self.log.read_text()[-1500:] if self.log.is_file() else ""
+            raise RuntimeError(f"{tool} failed: {result.stderr.strip()[-1500:]}\n{log}")
+
+    def start(self, new_port: bool = False) -> None:
+        for attempt in range(3):
+            if new_port or attempt or not self.port:
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", 0))
+                    self.port = s.getsockname()[1]
+            options = f"-h 127.0.0.1 -p {self.port} -k {self.root} -c max_connections=40 -c shared_buffers=16MB"
+            if int((self.data / "PG_VERSION").read_text()) >= 14:  # crash recovery: one syncfs, not an fsync per file
+                options += " -c recovery_init_sync_method=syncfs"
+            try:
+                self._pg("pg_ctl", "-D", self.data, "-l", self.log, "-w", "-t", "30", "-o", options, "start")
+                return
+            except RuntimeError:
+                if attempt == 2:
+                    raise
+
+    def crash(self) -> None:
+        """Stop at once, as in a crash: no checkpoint, recovery from the WAL on the next start."""
+        self._pg("pg_ctl", "-D", self.data, "-m", "immediate", "stop")
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql://liverclick@127.0.0.1:{self.port}/{database}"
+
+    def new_database(self) -> str:
+        import psycopg
+
+        self._databases += 1
+        name = f"feedback_{self._databases}"
+        with psycopg.connect(self.url(), autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {name}")
+        return self.url(name)
+
+
+def _scratch() -> str | None:
+    """Memory-backed /dev/shm where it has room (creating and deleting databases on a busy disk takes
+    seconds; a server crash, not a power cut, is what the fault test simulates), else the temp folder."""
+    shm = Path("/dev/shm")
+    if shm.is_dir() and os.access(shm, os.W_OK) and shutil.disk_usage(shm).free > 2**30:
+        return str(shm)
+    return None
+
+
+def _has_user(name: str) -> bool:
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return False
+    return True
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        _unavailable("psycopg is not installed (pip install 'liverclick[postgres]')")
+    bindir = _pg_bindir()
+    if bindir is None:
+        _unavailable("no PostgreSQL server binaries (initdb, pg_ctl) on PATH or in /usr/lib/postgresql/*/bin")
+    server = None
+    try:
+        server = PgServer(bindir)
+        server.start()
+    except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+        if server is not None:
+            shutil.rmtree(server.root, ignore_errors=True)
+        _unavailable(f"could not start a PostgreSQL server from {bindir}: {exc}")
+    yield server
+    try:
+        server.crash()  # its data is thrown away: no shutdown checkpoint needed
+    finally:
+        shutil.rmtree(server.root, ignore_errors=True)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request, tmp_path) -> str:
+    """A fresh, empty feedback database on each back-end."""
+    if request.param == "sqlite":
+        return str(tmp_path / "feedback.db")
+    return request.getfixturevalue("pg_server").new_database()
+
+
+# --- the store ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("store_images", [True, False])
+def test_round_trip(db_url, store_images):
+    records = [
+        make_record(0),
+        make_record(1, agree=False, corrected_class="benign", accepted=False, comment=""),
+        make_record(2, created_at="2026-03-01T08:30:00Z"),
+    ]
+    with FeedbackStore.open(db_url, store_images=store_images) as store:
+        ids = [store.add(r) for r in records]
+        assert ids == sorted(ids) and len(set(ids)) == 3
+        assert store.count() == 3 and store.count(accepted=True) == 2 and store.count(accepted=False) == 1
+        back = list(store.iter_records(batch=2))  # paged reads
+        assert [r.id for r in store.iter_records(accepted=False)] == [ids[1]]
+        assert all(r.image is None for r in store.iter_records(images=False))
+    for sent, got, id_ in zip(records, back, ids, strict=True):
+        assert got.id == id_ and got.prompt == sent.prompt and np.array_equal(got.mask, sent.mask)
+        same = ("reviewer", "model_name", "model_version", "class_probs", "malignant_prob", "predicted_class")
+        same += ("agree", "corrected_class", "outline_rating", "accepted", "comment", "image_sha256")
+        assert all(getattr(got, k) == getattr(sent, k) for k in same + ("image_width", "image_height"))
+        assert got.created_at.endswith("+00:00")
+        if store_images:
+            assert got.image.dtype == np.uint8 and np.array_equal(got.image, sent.image)
+            assert pixel_sha256(got.image) == got.image_sha256
+        else:
+            assert got.image is None
+    assert back[1].reference_class == "benign" and back[0].reference_class == back[0].predicted_class
+    assert back[2].created_at == "2026-03-01T08:30:00.000+00:00"
+
+
+def _bad(record: FeedbackRecord, **changes) -> FeedbackRecord:
+    return dataclasses.replace(record, **changes)
+
+
+BAD = [
+    ({"reviewer": "  "}, "reviewer is empty"),
+    ({"reviewer": "x" * 201}, "reviewer is 201 characters"),
+    ({"model_version": 3}, "model_version must be text"),
+    ({"comment": "x" * (COMMENT_MAX_CHARS + 1)}, "comment is 2001 characters long; the limit is 2000"),
+    ({"comment": "a\x00b"}, "NUL"),
+    ({"agree": False}, "must give the corrected class"),
+    ({"agree": False, "corrected_class": "cyst"}, "'cyst' is not one of the model's classes"),
+    ({"agree": False, "corrected_class": "malignant"}, "equals the predicted class"),
+    ({"corrected_class": "benign"}, "although the reviewer agreed"),
+    ({"outline_rating": 0}, "outline_rating must be a whole number from 1 to 5"),
+    ({"outline_rating": 6}, "from 1 to 5"),
+    ({"outline_rating": 3.5}, "from 1 to 5"),
+    ({"outline_rating": True}, "from 1 to 5"),
+    ({"accepted": "yes"}, "accepted must be true or false"),
+    ({"class_probs": {"benign": 0.5, "malignant": 0.2}}, "must sum to 1"),
+    ({"class_probs": {"benign": 1.0}}, "at least two class names"),
+    ({"class_probs": {"benign": float("nan"), "malignant": 1.0}}, "probability"),
+    ({"predicted_class": "cyst"}, "predicted_class 'cyst' is not one of"),
+    ({"malignant_prob": 1.5}, "malignant_prob must be a probability"),
+    ({"mask": np.zeros((10, 10), bool)}, "the mask is"),
+    ({"mask": np.full((56, 72), 0.5)}, "boolean, 0/1 or 0/255"),
+    ({"mask": np.full((56, 72), 7, np.uint8)}, "boolean, 0/1 or 0/255"),
+    ({"mask": np.zeros((56, 72), bool)}, "empty outline cannot be accepted"),
+    ({"image_sha256": "abc"}, "64 lowercase hexadecimal"),
+    ({"image_sha256": "0" * 64}, "does not match the image's pixels"),
+    ({"image": np.zeros((56, 72), np.uint16)}, "8-bit grayscale"),
+    ({"image_width": 0}, "image_width must be a positive whole number"),
+    ({"prompt": Prompt().add_click(500, 5)}, "outside the 72 x 56 image"),
+    ({"prompt": Prompt().add_click(5, 5, positive=False)}, "at least one click on the lesion"),
+    ({"prompt": {"clicks": "x"}}, "'clicks' must be a list"),
+    ({"prompt": "click"}, "expected a Prompt"),
+    ({"created_at": "yesterday"}, "ISO 8601"),
+    ({"created_at": "2026-01-01T10:00:00+02:00"}, "must be in UTC"),
+]
+
+
+def test_invalid_records_are_refused_and_nothing_is_stored(db_url):
+    valid = make_record(1)  # predicted: malignant
+    with FeedbackStore.open(db_url, store_images=True) as store:
+        for changes, message in BAD:
+            with pytest.raises(FeedbackError, match=message):
+                store.add(_bad(valid, **changes))
+        with pytest.raises(FeedbackError, match="expected a FeedbackRecord"):
+            store.add({"reviewer": "dr_a"})
+        # A record that slipped past validation is refused by the schema's constraints, in a rolled-back transaction.
+        broken = _bad(valid)
+        object.__setattr__(broken, "outline_rating", 9)
+        with pytest.raises(FeedbackError, match="rejected by the database"):
+            store.add(broken)
+        assert store.count() == 0
+        assert store.add(valid) > 0 and store.count() == 1  # the connection is still usable
+
+
+def test_sqlite_settings_urls_and_errors(tmp_path, monkeypatch):
+    path = tmp_path / "sub" / "fb.db"
+    with FeedbackStore.open(f"sqlite:///{path}") as store:  # sqlite:////absolute/path
+        conn = store._db._conn
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+        assert conn.execute("PRAGMA busy_timeout").fetchone()[0] > 0
+        store.add(make_record(0))
+    monkeypatch.chdir(tmp_path)
+    with FeedbackStore.open("sqlite:///sub/fb.db", create=False) as store:  # relative
+        assert store.count() == 1 and store.url == str(Path("sub/fb.db"))
+    with pytest.raises(FeedbackError, match="no feedback database at"):
+        FeedbackStore.open(tmp_path / "missing.db", create=False)
+    with pytest.raises(FeedbackError, match="unsupported database URL mysql://u:\\*\\*\\*@host/db") as err:
+        FeedbackStore.open("mysql://u:secret@host/db")
+    assert "secret" not in str(err.value)
+    (tmp_path / "junk.db").write_bytes(b"not a database at all" * 100)
+    with pytest.raises(FeedbackError, match="unavailable"):
+        FeedbackStore.open(tmp_path / "junk.db")
+
+
+def _v2_add_site(execute, dialect) -> None:
+    execute("ALTER TABLE feedback ADD COLUMN site TEXT")
+    execute("CREATE INDEX feedback_site ON feedback (site)")
+
+
+def _v3_fails_halfway(execute, dialect) -> None:
+    execute("ALTER TABLE feedback ADD COLUMN half TEXT")
+    raise RuntimeError("migration bug")
+
+
+def _columns(store: FeedbackStore) -> list[str]:
+    return [d[0] for d in store._db.read(lambda run: run("SELECT * FROM feedback LIMIT 1").description)]
+
+
+def test_migrations_upgrade_in_order_and_roll_back_on_failure(db_url):
+    with FeedbackStore.open(db_url, migrations=MIGRATIONS) as store:
+        assert store.schema_version == 1
+        first = store.add(make_record(0))
+    v2 = (*MIGRATIONS, _v2_add_site)
+    with FeedbackStore.open(db_url, migrations=v2) as store:
+        assert store.schema_version == 2 and "site" in _columns(store)
+        assert [r.id for r in store.iter_records()] == [first]
+        store.add(make_record(1))
+    with FeedbackStore.open(db_url, migrations=v2) as store:  # nothing left to apply
+        assert store.schema_version == 2 and store.count() == 2
+    with pytest.raises(RuntimeError, match="migration bug"):
+        FeedbackStore.open(db_url, migrations=(*v2, _v3_fails_halfway))
+    with FeedbackStore.open(db_url, migrations=v2) as store:
+        assert store.schema_version == 2 and "half" not in _columns(store)
+    with pytest.raises(FeedbackError, match="schema is version 2; this liverclick knows up to 1"):
+        FeedbackStore.open(db_url)
+
+
+def test_concurrent_opens_and_writers(db_url):
+    """Four threads open a fresh database at once (one migration runs) and write through their own stores,
+    while two more share one store."""
+    errors, ids = [], []
+    shared = []
+
+    def work(n: int, store: FeedbackStore | None) -> None:
+        try:
+            own = store or FeedbackStore.open(db_url)
+            ids.extend(own.add(make_record(n * 10 + k)) for k in range(5))
+            if store is None:
+                own.close()
+        except Exception as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(n, None)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    shared.append(FeedbackStore.open(db_url))
+    threads = [threading.Thread(target=work, args=(n, shared[0])) for n in (4, 5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert len(set(ids)) == 30 and shared[0].count() == 30 and shared[0].schema_version == 1
+    shared[0].close()
+
+
+# --- crash safety --------------------------------------------------------------------------------
+
+WRITER = """
+import sys
+sys.path.insert(0, {tests!r})
+from test_feedback import make_record
+from webapp.feedback import FeedbackStore
+store = FeedbackStore.open(sys.argv[1], store_images=True)
+print("open", flush=True)
+for i in range(100000):
+    print(store.add(make_record(i % 50)), flush=True)
+"""
+
+
+def _write_until_killed(url: str, acks: int, kill) -> set[int]:
+    """Run a writer; after ``acks`` acknowledged records call ``kill(proc)``; return every id it acknowledged."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", WRITER.format(tests=str(TESTS)), url],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=TESTS.parent,
+    )
+    acknowledged: set[int] = set()
+    try:
+        assert proc.stdout.readline() == "open\n", proc.stderr.read()
+        while len(acknowledged) < acks:
+            line = proc.stdout.readline()
+            assert line.endswith("\n"), f"writer stopped early: {proc.stderr.read()[-2000:]}"
+            acknowledged.add(int(line))
+        kill(proc)
+    finally:
+        proc.kill()
+        rest, _ = proc.communicate(timeout=30)
+    acknowledged |= {
+        int(line) for line in rest.splitlines(keepends=True) if line.strip().isdigit() and line[-1] == "\n"
+    }
+    return acknowledged
+
+
+@pytest.mark.timeout(90)
+def test_sigkill_during_writes_loses_no_acknowledged_record_sqlite(tmp_path):
+    db = tmp_path / "feedback.db"
+    acknowledged = _write_until_killed(str(db), 25, lambda proc: proc.send_signal(signal.SIGKILL))
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    with FeedbackStore.open(db) as store:
+        stored = {r.id for r in store.iter_records()}  # every row decodes into a valid record
+        assert acknowledged <= stored, f"lost acknowledged ids {sorted(acknowledged - stored)}"
+        store.add(make_record(0))  # and the store takes writes again
+
+
+@pytest.mark.postgres
+@pytest.mark.timeout(90)
+def test_server_crash_and_sigkill_during_writes_lose_no_acknowledged_record_postgres(pg_server):
+    database = pg_server.new_database().rsplit("/", 1)[1]
+
+    def crash(proc) -> None:
+        pg_server.crash()  # the server goes down mid-stream: in-flight commits are not acknowledged
+        proc.send_signal(signal.SIGKILL)
+
+    try:
+        acknowledged = _write_until_killed(pg_server.url(database), 25, crash)
+    finally:
+        pg_server.start()  # recovery from the WAL
+    url = pg_server.url(database)
+    with FeedbackStore.open(url) as store:
+        stored = {r.id for r in store.iter_records()}
+        assert acknowledged <= stored, f"lost acknowledged ids {sorted(acknowledged - stored)}"
+        store.add(make_record(0))
+    _amcheck(url)
+
+
+@pytest.mark.postgres
+def test_postgres_store_reconnects_after_a_server_restart(pg_server):
+    """A hosted demo outlives database restarts: the write in flight fails clearly, the next one reconnects."""
+    database = pg_server.new_database().rsplit("/", 1)[1]
+    with FeedbackStore.open(pg_server.url(database)) as store:
+        store.add(make_record(0))
+        pg_server.crash()
+        pg_server.start()
+        if store.url != pg_server.url(database):  # the port was taken meanwhile
+            pytest.skip("the server came back on another port")
+        with pytest.raises(StoreUnavailable, match="unavailable"):
+            store.add(make_record(1))
+        store.add(make_record(2))
+        assert [r.comment for r in store.iter_records()] == ["case 0: réviewed", "case 2: réviewed"]
+
+
+def _amcheck(url: str) -> None:
+    """B-tree and heap checks with the amcheck extension, where the server has it."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        try:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS amcheck")
+        except psycopg.Error:
+            return  # contrib not installed: the row check above stands alone
+        conn.execute("SELECT bt_index_check(indexrelid, true) FROM pg_index WHERE indrelid = 'feedback'::regclass")
+        if conn.info.server_version >= 140000:  # verify_heapam is new in PostgreSQL 14
+            assert conn.execute("SELECT * FROM verify_heapam('feedback')").fetchall() == []
+
+
+# --- export ----------------------------------------------------------------------------------------
+
+
+def _fill_for_export(url: str) -> None:
+    """Ids 1-12: cases 0-11 on their own images, 3 and 4 corrected; 13: a second review of image 5; 14: image 6,
+    not accepted; 15: image 7 corrected (conflicts with id 8); 16: accepted, no image stored."""
+    with FeedbackStore.open(url, store_images=True) as store:
+        for i in range(12):
+            disagree = i in (3, 4)
+            store.add(
+                make_record(
+                    i, agree=not disagree, corrected_class=("benign", "malignant")[i % 2 == 0] if disagree else None
+                )
+            )
+        store.add(make_record(5, image=5))  # a second reviewer on image 5, same class: same group, kept
+        store.add(make_record(6, image=6, accepted=False, outline_rating=1))
+        store.add(make_record(7, image=7, agree=False, corrected_class="benign"))  # conflicts with case 7
+    with FeedbackStore.open(url) as store:  # the operator turned image storing off
+        store.add(make_record(20))
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_export_manifest_and_agreement_report(tmp_path, request, backend, capsys):
+    url = str(tmp_path / "fb.db") if backend == "sqlite" else request.getfixturevalue("pg_server").new_database()
+    _fill_for_export(url)
+    out = tmp_path / "export"
+    assert cli_main(["feedback", "export", "--db", url, "--out", str(out)]) == 0
+    printed = capsys.readouterr()
+    assert "1 accepted cases have no stored image" in printed.err and "2 cases left out" in printed.err
+
+    cases, problems = read_manifest(out / "manifest.csv", labels=CLASSES)
+    assert not problems and len(cases) == 14 - 2  # the two conflicting reviews of image 7 are left out
+    assert len({c.group for c in cases}) == 11 and {c.split for c in cases} <= {"train", "val", "test"}
+    by_group: dict[str, set[str]] = {}
+    for c in cases:
+        by_group.setdefault(c.group, set()).add(c.split)
+        image, mask = c.load()
+        assert image.shape == mask.shape == (56, 72) and mask.any()
+        assert pixel_sha256(image) == c.group  # the exported pixels are the reviewed ones
+    assert all(len(s) == 1 for s in by_group.values())  # reviews of one image stay in one split
+    labels = {c.extra["case_id"]: c.label for c in cases}
+    assert labels["feedback_4"] == "benign" and labels["feedback_5"] == "malignant"  # the corrections
+    assert "feedback_8" not in labels and "feedback_15" not in labels
+    assert len(list((out / "masks").glob("*.png"))) == len(cases)
+
+    report = json.loads((out / "agreement.json").read_text())
+    assert report["records"] == 16 and report["accepted"] == 15 and report["reviewers"] == 3
+    assert report["export"]["accepted_without_image"] == 1 and report["export"]["conflicting"] == 2
+    (model,) = report["models"]
+    assert model["classes"] == list(CLASSES)
+    # cases 0..11 + 5, 6, 7 again + 20: predicted benign for even i, malignant for odd i
+    predicted = [i % 2 for i in (*range(12), 5, 6, 7, 20)]
+    agree = [i not in (3, 4) for i in range(12)] + [True, True, False, True]
+    for k, name in enumerate(CLASSES):
+        row = model["per_class"][name]
+        assert row["reviewed"] == predicted.count(k)
+        assert row["agreed"] == sum(a for a, p in zip(agree, predicted, strict=True) if p == k)
+    assert model["confusion"]["matrix"] == [[7, 1], [2, 6]]
+    ratings = [1 + i % 5 for i in range(12)] + [1 + 5 % 5, 1, 1 + 7 % 5, 1 + 20 % 5]
+    assert model["outline_rating"]["mean"] == pytest.approx(np.mean(ratings), abs=1e-4)
+    markdown = (out / "agreement.md").read_text()
+    assert "not for diagnosis" in markdown and "| benign | 8 | 7 | 0.88 | " in markdown
+
+
+def test_export_without_training_data_writes_the_report_and_says_why(tmp_path, capsys):
+    db = tmp_path / "fb.db"
+    with FeedbackStore.open(db) as store:
+        store.add(make_record(0))
+    out = tmp_path / "export"
+    assert cli_main(["feedback", "export", "--db", str(db), "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "is empty: no accepted case with a stored image" in err and "--store-images" in err
+    assert (out / "agreement.json").is_file() and (out / "manifest.csv").read_text().count("\n") == 1
+    assert cli_main(["feedback", "export", "--db", str(tmp_path / "none.db"), "--out", str(out)]) == 2
+
+
+@pytest.mark.slow
+def test_exported_manifest_trains(tmp_path):
+    from training.config import TrainConfig
+    from training.train import train
+
+    db = tmp_path / "fb.db"
+    _fill_for_export(str(db))
+    assert cli_main(["feedback", "export", "--db", str(db), "--out", str(tmp_path / "export")]) == 0
+    manifest = tmp_path / "export" / "manifest.csv"
+    overrides = [f"data={manifest}", "iterations=2", "width=0.125", "input_size=64", "batch_size=2"]
+    overrides += ["num_workers=0", "val_every=100", "classes=[benign, malignant]", "malignant=[malignant]"]
+    best = train(TrainConfig.load(None, overrides), tmp_path / "run")
+    assert best.is_file()
