@@ -113,6 +113,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--markdown", type=Path, default=None)
     p.set_defaults(run=_delegate("training.evaluate", "compare_main"))
 
+    p = sub.add_parser("reproduce", help="train and evaluate the paper's three systems, tables side by side")
+    p.add_argument("--data", type=Path, required=True, help="manifest CSV with train/val/test splits")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--config", type=Path, default=None, help="base training config (system is set per run)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--inputs-per-image", type=int, default=5)
+    p.add_argument("--noc", action=argparse.BooleanOptionalAction, default=True)
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="override base-config entries")
+    p.set_defaults(run=_delegate("training.reproduce", "cli_main"))
+
     p = sub.add_parser("export", help="export a checkpoint to ONNX with the contract and a parity gate")
     p.add_argument("--checkpoint", type=Path, required=True)
     p.add_argument("--out", type=Path, required=True)

@@ -513,19 +513,19 @@ def benign_malignant(classification: dict | None) -> dict | None:
 
 
 # --- Markdown: tables that read like the paper's ------------------------------------------
-def _pct(x: float | None) -> str:
+def fmt_pct(x: float | None) -> str:
     return "–" if x is None else f"{100 * x:.1f}"
 
 
 def _pct_ci(ci) -> str:
-    return "–" if ci is None or ci[0] is None else f"({_pct(ci[0])}, {_pct(ci[1])})"
+    return "–" if ci is None or ci[0] is None else f"({fmt_pct(ci[0])}, {fmt_pct(ci[1])})"
 
 
 def _pct_with_ci(x: float | None, ci) -> str:
-    return "–" if x is None else f"{_pct(x)} {_pct_ci(ci)}"
+    return "–" if x is None else f"{fmt_pct(x)} {_pct_ci(ci)}"
 
 
-def _auc(x: float | None, ci=None) -> str:
+def fmt_auc(x: float | None, ci=None) -> str:
     if x is None:
         return "–"
     return f"{x:.3f}" + ("" if ci is None or ci[0] is None else f" ({ci[0]:.3f}, {ci[1]:.3f})")
@@ -536,7 +536,7 @@ def _paper(triple, auroc: bool = False) -> str:
     return f"{value:.3f} ({lo:.3f}, {hi:.3f})" if auroc else f"{value:.1f} ({lo:.1f}, {hi:.1f})"
 
 
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+def markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
     return ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|",
             *("| " + " | ".join(r) + " |" for r in rows), ""]
 
@@ -564,12 +564,12 @@ def markdown_report(report: dict) -> str:
             continue
         paper = "; ".join(f"{n}: {v:.1f}" + (f" ± {sd:.1f}" if sd else "") for n, v, sd in PAPER["segmentation"][key])
         s = seg[key]
-        rows.append([label, "model", f"{_pct(s['mean_ji'])} ± {_pct(s['sd_ji'])}", _pct_ci(s["ci95"]), paper])
+        rows.append([label, "model", f"{fmt_pct(s['mean_ji'])} ± {fmt_pct(s['sd_ji'])}", _pct_ci(s["ci95"]), paper])
         for b in base.values():
             if b["kind"] == "segmentation" and _key(b["inputs"]) == key:
-                rows.append([label, f"baseline: {b['what']}", f"{_pct(b['mean_ji'])} ± {_pct(b['sd_ji'])}",
+                rows.append([label, f"baseline: {b['what']}", f"{fmt_pct(b['mean_ji'])} ± {fmt_pct(b['sd_ji'])}",
                              _pct_ci(b["ci95"]), "–"])
-    lines += _table(["Input", "System", "Mean JI ± SD", "95% CI", "Paper (liver)"], rows)
+    lines += markdown_table(["Input", "System", "Mean JI ± SD", "95% CI", "Paper (liver)"], rows)
     lines.append(f"One-click baseline disk radius: {p['disk_radius']}.")
     lines.append("")
     lines += _classification_markdown(report)
@@ -589,26 +589,27 @@ def _classification_markdown(report: dict) -> list[str]:
         base = {n: b for n, b in report["baselines"].items() if b["kind"] == "classification"}
         header = ["Benign/malignant", "Model", *(f"Baseline: {n.replace('_', ' ')}" for n in base),
                   "Paper: joint", "Paper: classification only"]
-        rows = [["AUROC", _auc(bm["auroc"], bm["auroc_ci95"]),
-                 *(_auc(b["auroc"], b["auroc_ci95"]) for b in base.values()),
+        rows = [["AUROC", fmt_auc(bm["auroc"], bm["auroc_ci95"]),
+                 *(fmt_auc(b["auroc"], b["auroc_ci95"]) for b in base.values()),
                  *(_paper(PAPER["benign/malignant"][s]["auroc"], True) for s in ("joint", "classification only"))]]
         for metric in ("sensitivity", "specificity", "accuracy"):
             rows.append([f"{metric.capitalize()} (%)", _pct_with_ci(bm[metric], bm[metric + "_ci95"]),
                          *(_pct_with_ci(b[metric], b[metric + "_ci95"]) for b in base.values()),
                          *(_paper(PAPER["benign/malignant"][s][metric]) for s in ("joint", "classification only"))])
-        lines += _table(header, rows)
+        lines += markdown_table(header, rows)
         threshold = "undefined" if bm["threshold"] is None else f"{bm['threshold']:.3f}"
         lines += [f"Sensitivity, specificity and accuracy at {bm['operating_point']} (model threshold "
                   f"{threshold}); baselines score the reference outline (an oracle input).", ""]
     if cls["task"] != "benign/malignant":
-        rows = [["AUROC (macro, one-vs-rest)", _auc(cls["auroc"], cls["auroc_ci95"]),
+        rows = [["AUROC (macro, one-vs-rest)", fmt_auc(cls["auroc"], cls["auroc_ci95"]),
                  *(_paper(PAPER["multi-class"][s]["auroc"], True) for s in ("joint", "classification only"))]]
-        rows += [[f"AUROC {n}", _auc(a["auroc"], a["ci95"]), "–", "–"] for n, a in cls["auroc_per_class"].items()]
+        rows += [[f"AUROC {n}", fmt_auc(a["auroc"], a["ci95"]), "–", "–"] for n, a in cls["auroc_per_class"].items()]
         for metric, label in (("sensitivity", "Sensitivity (macro, %)"), ("specificity", "Specificity (macro, %)"),
                               ("accuracy", "Accuracy (%)")):
             rows.append([label, _pct_with_ci(cls[metric], cls[metric + "_ci95"]),
                          *(_paper(PAPER["multi-class"][s][metric]) for s in ("joint", "classification only"))])
-        lines += _table([" / ".join(cls["class_names"]), "Model", "Paper: joint", "Paper: classification only"], rows)
+        header = [" / ".join(cls["class_names"]), "Model", "Paper: joint", "Paper: classification only"]
+        lines += markdown_table(header, rows)
     lines += ["## Table 3. Confusion matrix (rows: reference, columns: model)", ""]
     names = cls["class_names"]
     if cls["confusion_matrix"] is None:
@@ -625,9 +626,9 @@ def _classification_markdown(report: dict) -> list[str]:
 def _confusion_table(names, cm, caption: str) -> list[str]:
     cm = np.asarray(cm)
     rows = [[f"{n} (n={int(cm[i].sum())})", *(str(int(v)) for v in cm[i]),
-             _pct(cm[i, i] / cm[i].sum() if cm[i].sum() else None)] for i, n in enumerate(names)]
-    rows.append(["Total", *("" for _ in names), _pct(np.trace(cm) / cm.sum() if cm.sum() else None)])
-    return [f"*{caption}*", "", *_table(["", *names, "Accuracy (%)"], rows)]
+             fmt_pct(cm[i, i] / cm[i].sum() if cm[i].sum() else None)] for i, n in enumerate(names)]
+    rows.append(["Total", *("" for _ in names), fmt_pct(np.trace(cm) / cm.sum() if cm.sum() else None)])
+    return [f"*{caption}*", "", *markdown_table(["", *names, "Accuracy (%)"], rows)]
 
 
 def _beyond_markdown(report: dict) -> list[str]:
@@ -637,23 +638,23 @@ def _beyond_markdown(report: dict) -> list[str]:
         lines += [f"NoC (RITM protocol, from {noc_['start']}, corrective click at the centre of the largest error "
                   f"region, at most {noc_['max_clicks']} clicks):", ""]
         rows = [[f"NoC@{t}", f"{noc_[f'noc{t}']:.2f} ({noc_[f'noc{t}_ci95'][0]:.2f}, {noc_[f'noc{t}_ci95'][1]:.2f})",
-                 _pct(noc_[f"noc{t}_failed"])] for t in (85, 90)]
-        lines += _table(["", "Mean clicks (95% CI)", "Never reached (%)"], rows)
-        lines += _table([f"JI after {k} click{'s' if k > 1 else ''}" for k in range(1, K_CLICKS + 1)],
-                        [[_pct(v) for v in noc_["mean_ji_after_k"]]])
+                 fmt_pct(noc_[f"noc{t}_failed"])] for t in (85, 90)]
+        lines += markdown_table(["", "Mean clicks (95% CI)", "Never reached (%)"], rows)
+        lines += markdown_table([f"JI after {k} click{'s' if k > 1 else ''}" for k in range(1, K_CLICKS + 1)],
+                        [[fmt_pct(v) for v in noc_["mean_ji_after_k"]]])
     deciles = report["by_size_decile"]
     if deciles:
         cols = [c for c in deciles[0] if c in SERIES]
         lines += ["Mean JI (%) by lesion-size decile (ten groups of equal size by reference area):", ""]
-        lines += _table(["Decile", "n", "Area (px)", *(SERIES[c] for c in cols)],
+        lines += markdown_table(["Decile", "n", "Area (px)", *(SERIES[c] for c in cols)],
                         [[str(r["decile"]), str(r["n_images"]), f"{r['area_px'][0]}–{r['area_px'][1]}",
-                          *(_pct(r[c]) for c in cols)] for r in deciles])
+                          *(fmt_pct(r[c]) for c in cols)] for r in deciles])
     seg = report["segmentation"]
     if seg:
         labels = sorted({lab for s in seg.values() for lab in s["by_class"]})
         lines += ["Mean JI (%) by class:", ""]
-        lines += _table(["Class", *(f"{k.replace('_', '-')} (n)" for k in seg)],
-                        [[lab, *(f"{_pct(s['by_class'][lab]['mean_ji'])} ± {_pct(s['by_class'][lab]['sd_ji'])} "
+        lines += markdown_table(["Class", *(f"{k.replace('_', '-')} (n)" for k in seg)],
+                        [[lab, *(f"{fmt_pct(s['by_class'][lab]['mean_ji'])} ± {fmt_pct(s['by_class'][lab]['sd_ji'])} "
                                  f"({s['by_class'][lab]['n_images']})" for s in seg.values())] for lab in labels])
     return lines
 
@@ -743,13 +744,13 @@ def cli_main(args: argparse.Namespace) -> int:
 def _one_line(report: dict) -> str:
     parts = [f"{report['data']['n_images']} images"]
     for key, s in report["segmentation"].items():
-        parts.append(f"{key.replace('_', '-')} JI {_pct(s['mean_ji'])} ± {_pct(s['sd_ji'])}%")
+        parts.append(f"{key.replace('_', '-')} JI {fmt_pct(s['mean_ji'])} ± {fmt_pct(s['sd_ji'])}%")
     bm = benign_malignant(report["classification"])
     if bm:
-        parts.append(f"benign/malignant AUROC {_auc(bm['auroc'])}")
+        parts.append(f"benign/malignant AUROC {fmt_auc(bm['auroc'])}")
     if report["classification"] and report["classification"]["task"] != "benign/malignant":
-        parts.append(f"{report['classification']['task']} AUROC {_auc(report['classification']['auroc'])}, "
-                     f"accuracy {_pct(report['classification']['accuracy'])}%")
+        parts.append(f"{report['classification']['task']} AUROC {fmt_auc(report['classification']['auroc'])}, "
+                     f"accuracy {fmt_pct(report['classification']['accuracy'])}%")
     if report["noc"]:
         parts.append(f"NoC@85 {report['noc']['noc85']:.2f}, NoC@90 {report['noc']['noc90']:.2f}")
     return "; ".join(parts)
@@ -833,7 +834,7 @@ def _compare_multiclass(ra: list[dict], rb: list[dict], names, n_boot: int, seed
     }
 
 
-def _p(p: float | None) -> str:
+def fmt_p(p: float | None) -> str:
     return "–" if p is None else ("< 0.001" if p < 0.001 else f"{p:.3f}")
 
 
@@ -844,30 +845,30 @@ def compare_markdown(result: dict) -> str:
              f"{result['n_images']} paired images. " + " ".join(result["notes"]), ""]
     rows = []
     for key, s in result["segmentation"].items():
-        rows.append([f"Mean JI, {key.replace('_', '-')} (%)", _pct(s["a"]), _pct(s["b"]),
-                     f"{100 * (s['a'] - s['b']):+.1f}", s["test"], _p(s["p"])])
+        rows.append([f"Mean JI, {key.replace('_', '-')} (%)", fmt_pct(s["a"]), fmt_pct(s["b"]),
+                     f"{100 * (s['a'] - s['b']):+.1f}", s["test"], fmt_p(s["p"])])
     bm = result["classification"].get("benign_malignant")
     if bm:
         t = bm["auroc"]
         rows.append(["AUROC, benign/malignant", f"{t['auroc_a']:.3f}", f"{t['auroc_b']:.3f}",
-                     f"{t['difference']:+.3f} ({t['ci95'][0]:+.3f}, {t['ci95'][1]:+.3f})", t["test"], _p(t["p"])])
+                     f"{t['difference']:+.3f} ({t['ci95'][0]:+.3f}, {t['ci95'][1]:+.3f})", t["test"], fmt_p(t["p"])])
         for name in ("sensitivity", "specificity", "accuracy"):
             if name in bm:
                 s = bm[name]
-                rows.append([f"{name.capitalize()}, benign/malignant (%)", _pct(s["a"]), _pct(s["b"]),
-                             f"{100 * (s['a'] - s['b']):+.1f}", f"{s['test']} ({s['method']})", _p(s["p"])])
+                rows.append([f"{name.capitalize()}, benign/malignant (%)", fmt_pct(s["a"]), fmt_pct(s["b"]),
+                             f"{100 * (s['a'] - s['b']):+.1f}", f"{s['test']} ({s['method']})", fmt_p(s["p"])])
     mc = result["classification"].get("multi_class")
     if mc:
         t = mc["auroc_macro"]
         rows.append(["AUROC, macro", f"{t['a']:.3f}", f"{t['b']:.3f}", f"{t['a'] - t['b']:+.3f}", t["test"],
-                     _p(t["p"])])
+                     fmt_p(t["p"])])
         for n, t in mc["auroc_per_class"].items():
             rows.append([f"AUROC, {n} vs rest", f"{t['auroc_a']:.3f}", f"{t['auroc_b']:.3f}",
-                         f"{t['difference']:+.3f}", t["test"], _p(t["p"])])
+                         f"{t['difference']:+.3f}", t["test"], fmt_p(t["p"])])
         s = mc["accuracy"]
-        rows.append(["Accuracy, argmax (%)", _pct(s["a"]), _pct(s["b"]), f"{100 * (s['a'] - s['b']):+.1f}",
-                     f"{s['test']} ({s['method']})", _p(s["p"])])
-    lines += _table(["", "A", "B", "A − B", "Test", "p"], rows)
+        rows.append(["Accuracy, argmax (%)", fmt_pct(s["a"]), fmt_pct(s["b"]), f"{100 * (s['a'] - s['b']):+.1f}",
+                     f"{s['test']} ({s['method']})", fmt_p(s["p"])])
+    lines += markdown_table(["", "A", "B", "A − B", "Test", "p"], rows)
     return "\n".join(lines) + "\n"
 
 
