@@ -13,6 +13,7 @@ from core.imageio import ImageError
 from core.prompt import Prompt, PromptError
 from core.runtime import Segmenter
 from webapp import session as sess
+from webapp.feedback import FeedbackError, FeedbackStore
 from webapp.render import BOX, LESION, NEGATIVE, POSITIVE, render
 
 
@@ -197,3 +198,67 @@ def test_large_image_is_shown_reduced_and_clicks_map_back(segmenter, tmp_path):
     s = sess.click(segmenter, s, (640, 369), "lesion")
     assert s.prediction.mask.shape == (1500, 2600) and s.prediction.mask[y, x]
     assert render(s).shape == (738, 1280, 3)
+
+
+# --- reviewer feedback --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def store(tmp_path):
+    with FeedbackStore.open(tmp_path / "feedback.db", store_images=True) as s:
+        yield s
+
+
+def test_review_form_needs_a_verdict_and_a_rating():
+    with pytest.raises(FeedbackError, match="agree with the class"):
+        sess.Review.from_form(None, None, 3, False, "")
+    with pytest.raises(FeedbackError, match="rate the outline"):
+        sess.Review.from_form("agree", None, None, False, "")
+    assert sess.Review.from_form("agree", "cyst", 4, True, None) == sess.Review(True, 4, True, None, "")  # ignored
+    assert sess.Review.from_form("disagree", "cyst", 2, False, "hm").corrected_class == "cyst"
+
+
+def test_review_stores_the_final_outline_once_per_prediction(segmenter, opened, store):
+    first = sess.click(segmenter, opened, at(opened, 140, 60), "lesion")
+    final = sess.click(segmenter, first, at(opened, 165, 60), "background")  # the reviewer's correction
+    assert sess.review_note(final) == "Not saved yet."
+    predicted = final.prediction.predicted_class
+    other = next(c for c in FOUR_CLASS["class_names"] if c != predicted)
+    review = sess.Review(agree=False, outline_rating=4, accepted=True, corrected_class=other, comment="ok")
+    saved = sess.submit_review(store, segmenter, final, "dr_a", review)
+    assert saved.feedback_id == 1 and "Saved as #1" in sess.review_note(saved) and final.feedback_id is None
+    (record,) = store.iter_records()
+    assert record.reviewer == "dr_a" and (record.model_name, record.model_version) == ("tiny-four", "1.2")
+    assert record.prompt == final.prompt and np.array_equal(record.mask, final.prediction.mask)
+    assert record.class_probs == pytest.approx(final.prediction.class_probs) and record.reference_class == other
+    assert np.array_equal(record.image, final.image.pixels) and record.created_at.endswith("+00:00")
+
+    with pytest.raises(FeedbackError, match="already saved as #1"):  # pressing Submit again stores nothing
+        sess.submit_review(store, segmenter, saved, "dr_a", review)
+    assert sess.set_mode(saved, "box").feedback_id == 1  # nothing about the outline changed
+    for changed in (
+        sess.click(segmenter, saved, at(opened, 150, 70), "lesion"),
+        sess.undo(segmenter, saved),
+        sess.clear(saved),
+        sess.open_image(segmenter, saved, saved.source),
+    ):
+        assert changed.feedback_id is None
+    again = sess.submit_review(store, segmenter, sess.undo(segmenter, saved), "dr_b", sess.Review(True, 2, False))
+    assert again.feedback_id == 2 and store.count() == 2
+
+
+def test_review_is_refused_without_a_login_an_outline_or_a_valid_answer(segmenter, opened, store):
+    outlined = sess.click(segmenter, opened, at(opened, 140, 60), "lesion")
+    review = sess.Review(agree=True, outline_rating=3, accepted=False)
+    with pytest.raises(FeedbackError, match="feedback needs a login"):
+        sess.submit_review(store, segmenter, outlined, None, review)
+    with pytest.raises(FeedbackError, match="outline a lesion first"):
+        sess.submit_review(store, segmenter, opened, "dr_a", review)
+    background_only = sess.click(segmenter, opened, at(opened, 10, 10), "background")
+    with pytest.raises(FeedbackError, match="outline a lesion first"):
+        sess.submit_review(store, segmenter, background_only, "dr_a", review)
+    with pytest.raises(FeedbackError, match="must give the corrected class"):
+        sess.submit_review(store, segmenter, outlined, "dr_a", sess.Review(False, 3, False))
+    with pytest.raises(FeedbackError, match="'benign' is not one of the model's classes"):
+        sess.submit_review(store, segmenter, outlined, "dr_a", sess.Review(False, 3, False, "benign"))
+    assert store.count() == 0 and sess.review_note(opened) == "Outline a lesion to review it."

@@ -3,8 +3,8 @@
 Everything here is free of Gradio, so the viewer's behaviour is unit-tested without a server: the
 app only maps widgets to these functions. The image is prepared once when it is opened (grayscale,
 letterbox, normalisation); every click then costs only distance maps, inference and post-processing.
-Errors meant for the user are :class:`core.imageio.ImageError` and :class:`core.prompt.PromptError`;
-a handler that raises leaves the session it was given as it was.
+Errors meant for the user are :class:`core.imageio.ImageError`, :class:`core.prompt.PromptError` and
+:class:`webapp.feedback.FeedbackError`; a handler that raises leaves the session it was given as it was.
 """
 
 from __future__ import annotations
@@ -21,10 +21,13 @@ from core.measure import Measurements, measure
 from core.prompt import Prompt, PromptError
 from core.runtime import Prediction, PreparedImage, Segmenter
 
+from .feedback import FeedbackError, FeedbackRecord, FeedbackStore
+
 Mode = Literal["lesion", "background", "box"]
 MODES: tuple[Mode, ...] = ("lesion", "background", "box")
 NOTICE = "Research tool, not for diagnosis."
 NO_IMAGE = "upload an image first, then click on the lesion"
+LOGIN_NEEDED = "feedback needs a login: the server must be started with --auth or --auth-file, and you signed in"
 
 DISPLAY_MIN = 640  # a smaller image is shown enlarged by a whole factor, so that it can be clicked precisely
 DISPLAY_MAX = 1280  # a larger one is shown reduced, which keeps each click's round trip short
@@ -53,6 +56,7 @@ class Session:
     pending_corner: tuple[int, int] | None = None  # first corner of a box being drawn
     prediction: Prediction | None = None
     measurements: Measurements | None = None
+    feedback_id: int | None = None  # the record this prediction was saved as; a new prediction clears it
 
     @property
     def scale(self) -> float:
@@ -117,17 +121,85 @@ def undo(segmenter: Segmenter, session: Session) -> Session:
 
 def clear(session: Session) -> Session:
     """Forget every input on this image."""
-    return replace(session, prompt=Prompt(), pending_corner=None, prediction=None, measurements=None)
+    return replace(session, prompt=Prompt(), pending_corner=None, prediction=None, measurements=None, feedback_id=None)
 
 
 def _predict(segmenter: Segmenter, session: Session, prompt: Prompt) -> Session:
     """The session with ``prompt`` in force and its prediction (none while no lesion click or box is given)."""
-    base = replace(session, prompt=prompt, pending_corner=None, prediction=None, measurements=None)
+    base = replace(session, prompt=prompt, pending_corner=None, prediction=None, measurements=None, feedback_id=None)
     if len(prompt.points(True)) == 0:
         return base
     prompt.validate(session.prepared.width, session.prepared.height)
     prediction = segmenter.predict(session.prepared, prompt)
     return replace(base, prediction=prediction, measurements=measure(prediction.mask, session.image.pixel_spacing_mm))
+
+
+# --- reviewer feedback -----------------------------------------------------------------------
+@dataclass(frozen=True)
+class Review:
+    """A reviewer's answers about one prediction (validated with the rest of the record by FeedbackRecord)."""
+
+    agree: bool
+    outline_rating: int
+    accepted: bool
+    corrected_class: str | None = None
+    comment: str = ""
+
+    @classmethod
+    def from_form(
+        cls, verdict: str | None, corrected: str | None, rating: int | None, accepted: bool, comment: str | None
+    ) -> Review:
+        """The feedback panel's widgets -> a Review; a question left unanswered is a FeedbackError."""
+        if verdict not in ("agree", "disagree"):
+            raise FeedbackError("say whether you agree with the class")
+        if rating is None:
+            raise FeedbackError("rate the outline from 1 (poor) to 5 (exact)")
+        agree = verdict == "agree"
+        return cls(agree, rating, bool(accepted), None if agree else corrected, comment or "")
+
+
+def feedback_record(
+    segmenter: Segmenter, pixels, prompt: Prompt, prediction: Prediction, reviewer: str | None, review: Review
+) -> FeedbackRecord:
+    """The record of ``review`` on ``prediction`` (of ``prompt`` on the grayscale ``pixels``) by ``reviewer``."""
+    if not reviewer:
+        raise FeedbackError(LOGIN_NEEDED)
+    return FeedbackRecord.from_prediction(
+        prediction,
+        prompt,
+        pixels,
+        reviewer=reviewer,
+        model_name=segmenter.name,
+        model_version=segmenter.version,
+        agree=review.agree,
+        corrected_class=review.corrected_class,
+        outline_rating=review.outline_rating,
+        accepted=review.accepted,
+        comment=review.comment,
+    )
+
+
+def submit_review(
+    store: FeedbackStore, segmenter: Segmenter, session: Session, reviewer: str | None, review: Review
+) -> Session:
+    """Store the review of the current outline; the session remembers the id, so it is not saved twice."""
+    if session.feedback_id is not None:
+        raise FeedbackError(
+            f"this outline is already saved as #{session.feedback_id}; change it (a click, undo) to review it again"
+        )
+    if session.prediction is None:
+        raise FeedbackError("outline a lesion first: the feedback is about the current outline and class")
+    record = feedback_record(segmenter, session.image.pixels, session.prompt, session.prediction, reviewer, review)
+    return replace(session, feedback_id=store.add(record))
+
+
+def review_note(session: Session) -> str:
+    """What the feedback panel says about the current outline."""
+    if session.feedback_id is not None:
+        return f"**Saved as #{session.feedback_id}.** Change the outline (a click, undo) to review it again."
+    if session.prediction is None:
+        return "Outline a lesion to review it."
+    return "Not saved yet."
 
 
 # --- what the page shows ----------------------------------------------------------------------
