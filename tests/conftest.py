@@ -1,3 +1,4 @@
+import socket
 import sys
 from pathlib import Path
 
@@ -24,3 +25,29 @@ def speckle_image():
     yy, xx = np.mgrid[:120, :200]
     img[(xx - 140) ** 2 + (yy - 60) ** 2 < 20**2] *= 0.2
     return img.astype(np.uint8)
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def start_viewer():
+    """``start_viewer(segmenter, build={...}, **launch_kw) -> url``: the viewer in this process on a free loopback
+    port (``build``: keyword arguments of ``build_demo``); every viewer started is closed after the module."""
+    from webapp.app import build_demo, launch
+
+    demos = []
+
+    def start(segmenter, build: dict | None = None, **launch_kw) -> str:
+        demo = build_demo(segmenter, **(build or {}))
+        demos.append(demo)
+        _, url, _ = launch(demo, port=free_port(), prevent_thread_lock=True, quiet=True, **launch_kw)
+        return url
+
+    yield start
+    for demo in demos:
+        demo.close()

@@ -15,6 +15,7 @@ from core.cli import main as cli_main
 from core.contract import InputSpec
 from core.runtime import Segmenter
 from webapp import app as webapp
+from webapp.feedback import FeedbackStore
 
 CARD = {
     "name": "tiny-four",
@@ -53,7 +54,7 @@ def test_segment_endpoint(client, speckle_image, tmp_path):
 
     path = tmp_path / "scan.png"
     cv2.imwrite(str(path), speckle_image)
-    assert list(client.view_api(print_info=False, return_format="dict")["named_endpoints"]) == ["/segment"]
+    assert list(client.view_api(print_info=False, return_format="dict")["named_endpoints"]) == ["/segment", "/feedback"]
     prompt = {"clicks": [{"x": 140, "y": 60, "positive": True}], "box": [110, 30, 170, 90]}
     mask_file, result = client.predict(handle_file(str(path)), json.dumps(prompt), api_name="/segment")
     mask = cv2.imread(mask_file, cv2.IMREAD_UNCHANGED)
@@ -158,12 +159,34 @@ def test_serve_without_the_bundled_model_says_so(monkeypatch, capsys):
     assert "no model file at /nonexistent/model.onnx" in capsys.readouterr().err
 
 
-def test_serve_launches_with_logins_and_limits(monkeypatch, capsys, segmenter):
+def test_serve_launches_with_logins_limits_and_the_feedback_store(monkeypatch, capsys, segmenter, tmp_path):
     launched = {}
-    monkeypatch.setattr(webapp, "launch", lambda demo, **kw: launched.update(kw, demo=demo))
-    code = webapp.serve_main(_args(model=str(segmenter.path), auth=["ann:pw"], feedback_db="fb.sqlite", port=7999))
-    assert code == 0
+
+    def fake_launch(demo, **kw):
+        launched.update(kw, demo=demo)
+        with FeedbackStore.open(db, create=False) as store:  # created and migrated before the server starts
+            launched["schema"] = store.schema_version
+
+    monkeypatch.setattr(webapp, "launch", fake_launch)
+    db = tmp_path / "fb.sqlite"
+    model = str(segmenter.path)
+    code = webapp.serve_main(_args(model=model, auth=["ann:pw"], feedback_db=str(db), store_images=True, port=7999))
+    assert code == 0 and launched["schema"] == 1
     assert launched["auth"] == [("ann", "pw")] and launched["port"] == 7999 and launched["max_concurrency"] == 2
     out = capsys.readouterr()
-    assert "tiny-four 3" in out.out and "ignored" in out.err
-    assert webapp.serve_main(_args(model=str(segmenter.path), auth=["broken"])) == 2
+    assert "tiny-four 3" in out.out and f"feedback goes to {db}, with the images" in out.out
+    assert _review_panel(launched["demo"])["visible"] is True
+
+    assert webapp.serve_main(_args(model=model, auth=["broken"])) == 2
+    assert webapp.serve_main(_args(model=model, feedback_db=str(db))) == 2  # feedback names its reviewer: logins
+    assert "--feedback-db needs logins" in capsys.readouterr().err
+    assert webapp.serve_main(_args(model=model, auth=["ann:pw"], feedback_db="mysql://h/db")) == 2
+    assert "cannot open the feedback database: unsupported database URL" in capsys.readouterr().err
+
+    assert webapp.serve_main(_args(model=model, store_images=True)) == 0  # an open demo without feedback
+    assert "--store-images has no effect" in capsys.readouterr().err
+    assert launched["auth"] == [] and _review_panel(launched["demo"])["visible"] is False
+
+
+def _review_panel(demo) -> dict:
+    return next(c["props"] for c in demo.config["components"] if c["props"].get("elem_id") == "review")

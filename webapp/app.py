@@ -2,11 +2,18 @@
 
 Thin over ``core``: the model is loaded once (:func:`serve_main`), each browser tab keeps its own
 :class:`webapp.session.Session` in ``gr.State``, the handlers in :mod:`webapp.session` do the work and
-:mod:`webapp.render` draws the view. ``gr.api`` adds the programmatic endpoint ``/segment``; Gradio
-reads its parameter and return types from the annotations, so this module keeps them evaluated
-(no ``from __future__ import annotations``).
+:mod:`webapp.render` draws the view. ``gr.api`` adds the programmatic endpoints ``/segment`` and
+``/feedback``; Gradio reads their parameter and return types from the annotations, so this module keeps
+them evaluated (no ``from __future__ import annotations``).
+
+Access: with logins (``--auth``/``--auth-file``) Gradio's login protects the whole app, page and API;
+without them the segmentation demo is open and feedback is refused, since every record names its reviewer.
+Hosted-demo limits: uploads over MAX_BYTES and images over core.imageio's pixel limit are refused, model
+work runs on a few worker threads under a time limit, the queue is bounded, and an exception in one
+request is logged and answered with a message, never passed on to the server.
 """
 
+import concurrent.futures
 import json
 import logging
 import os
@@ -15,8 +22,10 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 import cv2
 import gradio as gr
@@ -24,12 +33,13 @@ import numpy as np
 from gradio import FileData
 from gradio.utils import get_upload_folder
 
-from core.imageio import MAX_BYTES, ImageError, load_image
+from core.imageio import MAX_BYTES, ImageError, UltrasoundImage, load_image
 from core.measure import measure
 from core.prompt import Prompt, PromptError
-from core.runtime import Segmenter
+from core.runtime import Prediction, Segmenter
 
 from . import session as sess
+from .feedback import COMMENT_MAX_CHARS, FeedbackError, FeedbackStore, StoreUnavailable
 from .render import render
 
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
@@ -37,12 +47,47 @@ QUEUE_SIZE = 64  # requests waiting beyond this are refused at once rather than 
 SESSION_TTL_S = 3 * 3600  # a tab idle this long gives its image and prompt back
 SESSION_CAPACITY = 500  # most tabs held at once (each holds one prepared image)
 API_FILE_TTL_S = 600  # our copy of an API answer's mask; Gradio serves the client its own copy
+# The slowest request measured on a 2-core CPU (paper-size x1.0 network, 40 MP PNG: read 0.6 s, predict up to
+# 1.5 s) takes about 2 s; the limit leaves ten times that for a busy machine and stops only runaway work.
+TIME_LIMIT_S = 20.0
 JPEG = [cv2.IMWRITE_JPEG_QUALITY, 92, cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444]
 CSS = "#view img { cursor: crosshair; } #notice p { color: #b91c1c; }"
 MODE_CHOICES = [("Lesion point (+)", "lesion"), ("Background point (-)", "background"), ("Box: two corners", "box")]
 INTERNAL_ERROR = "Something went wrong on the server (the details are in its log). The session is unchanged."
+API_INTERNAL_ERROR = "something went wrong on the server (the details are in its log); nothing was stored"
+NO_STORE = "this server keeps no feedback: it was started without --feedback-db"
+STORE_DOWN = "the feedback database cannot be reached right now, so nothing was saved; please try again"
+RATINGS = [("1 poor", 1), ("2", 2), ("3", 3), ("4", 4), ("5 exact", 5)]
 
 log = logging.getLogger("liverclick.webapp")
+T = TypeVar("T")
+
+
+class RequestTimeout(RuntimeError):
+    """A request ran past the time limit; its answer is dropped."""
+
+
+class Deadline:
+    """Runs model work on ``workers`` threads and stops waiting for it after ``seconds`` (waiting for a worker counts).
+
+    A prediction cannot be interrupted from outside: one past the limit finishes on its worker and its answer
+    is dropped. As the workers are few, abandoned work never occupies more than ``workers`` cores.
+    """
+
+    def __init__(self, seconds: float, workers: int) -> None:
+        self.seconds = seconds
+        self._pool = concurrent.futures.ThreadPoolExecutor(max(1, workers), thread_name_prefix="liverclick-model")
+
+    def run(self, work: Callable[[], T]) -> T:
+        future = self._pool.submit(work)
+        try:
+            return future.result(timeout=self.seconds)
+        except concurrent.futures.TimeoutError:
+            future.cancel()  # never starts if it is still waiting for a worker
+            raise RequestTimeout(
+                f"the request took longer than the server's limit of {self.seconds:g} s and was given up; "
+                "a smaller image may help"
+            ) from None
 
 
 class Workspace:
@@ -75,13 +120,29 @@ class Workspace:
             shutil.rmtree(self.root / session.key, ignore_errors=True)
 
 
-def build_demo(segmenter: Segmenter, examples_dir: Path = EXAMPLES_DIR) -> gr.Blocks:
-    """The page, wired to ``segmenter``; launch it with :func:`launch`."""
+def build_demo(
+    segmenter: Segmenter,
+    examples_dir: Path = EXAMPLES_DIR,
+    store: FeedbackStore | None = None,
+    time_limit_s: float = TIME_LIMIT_S,
+    workers: int = 2,
+) -> gr.Blocks:
+    """The page, wired to ``segmenter`` (and to ``store`` for reviewer feedback); launch it with :func:`launch`.
+
+    Model work runs on ``workers`` threads, each request within ``time_limit_s``.
+    """
     workspace = Workspace()
+    deadline = Deadline(time_limit_s, workers)
     spec = segmenter.spec
 
+    def review_widgets(session: sess.Session, message: str | None = None) -> tuple:
+        """The feedback panel's Submit button (enabled for an unsaved prediction) and its note."""
+        submit = gr.Button(interactive=session.prediction is not None and session.feedback_id is None)
+        note = sess.review_note(session)
+        return submit, f"**Not saved:** {message}\n\n{note}" if message else note
+
     def present(session: sess.Session, mode: str, message: str | None = None) -> tuple:
-        """Every output for a session: state, view, status, classes, malignancy, lesion table, downloads."""
+        """Every output for a session: state, view, status, classes, malignancy, lesion table, downloads, review."""
         status = sess.guidance(session, mode)
         if message:
             status = f"**{message[0].upper()}{message[1:]}**\n\n{status}"
@@ -91,7 +152,7 @@ def build_demo(segmenter: Segmenter, examples_dir: Path = EXAMPLES_DIR) -> gr.Bl
         p = session.prediction
         if p is None:
             idle = gr.DownloadButton(value=None, interactive=False)
-            return session, view, status, None, None, "", idle, idle
+            return session, view, status, None, None, "", idle, idle, *review_widgets(session)
         report = json.dumps(sess.report(session, segmenter), indent=2).encode()
         mask = workspace.write(session.key, f"{session.name}_mask.png", _encode(".png", p.mask.astype(np.uint8) * 255))
         report_file = workspace.write(session.key, f"{session.name}_report.json", report)
@@ -104,13 +165,15 @@ def build_demo(segmenter: Segmenter, examples_dir: Path = EXAMPLES_DIR) -> gr.Bl
             sess.measurement_lines(session, segmenter.provider),
             gr.DownloadButton(value=mask, interactive=True),
             gr.DownloadButton(value=report_file, interactive=True),
+            *review_widgets(session),
         )
 
     def attempt(session: sess.Session, mode: str, action: Callable[[], sess.Session]) -> tuple:
-        """Run a handler; on bad input keep the session as it was and say why, in the page and in a toast."""
+        """Run a model handler within the time limit; on failure keep the session as it was and say why,
+        in the page and in a toast."""
         try:
-            return present(action(), mode)
-        except (ImageError, PromptError) as exc:
+            return present(deadline.run(action), mode)
+        except (ImageError, PromptError, RequestTimeout) as exc:
             message = str(exc)
         except Exception:
             log.exception("a viewer request failed")
@@ -144,6 +207,63 @@ def build_demo(segmenter: Segmenter, examples_dir: Path = EXAMPLES_DIR) -> gr.Bl
     def on_clear(session: sess.Session, mode: str) -> tuple:
         return present(sess.clear(session), mode)
 
+    def the_store() -> FeedbackStore:
+        if store is None:
+            raise FeedbackError(NO_STORE)
+        return store
+
+    def on_submit(
+        session: sess.Session,
+        verdict: str | None,
+        corrected: str | None,
+        rating: int | None,
+        accepted: bool,
+        comment: str | None,
+        request: gr.Request,
+    ) -> tuple:
+        """Save the review of the current outline; the form is cleared once the store has acknowledged it."""
+        try:
+            review = sess.Review.from_form(verdict, corrected, rating, accepted, comment)
+            saved = sess.submit_review(the_store(), segmenter, session, request.username, review)
+        except StoreUnavailable:
+            log.exception("feedback was not saved")
+            message = STORE_DOWN
+        except FeedbackError as exc:
+            message = str(exc)
+        except Exception:
+            log.exception("saving feedback failed")
+            message = INTERNAL_ERROR
+        else:
+            blank = (None, gr.Dropdown(value=None, visible=False), None, False, "")
+            return (saved, *review_widgets(saved), *blank)
+        gr.Warning(message)
+        return (session, *review_widgets(session, message), *(gr.skip(),) * 5)
+
+    def on_verdict(verdict: str | None) -> gr.Dropdown:
+        return gr.Dropdown(visible=verdict == "disagree")
+
+    def on_load(request: gr.Request) -> str:
+        if request.username:
+            return f"Reviewing as **{request.username}**."
+        return f"Not signed in: {sess.LOGIN_NEEDED}."
+
+    def answer(image: FileData, prompt: str) -> tuple[UltrasoundImage, Prompt, Prediction]:
+        """Read an API call's upload (the prompt's frame) and predict, within the time limit."""
+
+        def work() -> tuple[UltrasoundImage, Prompt, Prediction]:
+            try:
+                request = json.loads(prompt)
+            except (TypeError, json.JSONDecodeError) as exc:
+                raise PromptError(f"the prompt is not valid JSON: {exc}") from None
+            frame = request.get("frame", 0) if isinstance(request, dict) else 0
+            if not isinstance(frame, int) or isinstance(frame, bool):
+                raise PromptError("'frame' must be an integer")
+            picture = load_image(_uploaded_path(image), frame=frame)
+            p = Prompt.from_dict(request)
+            return picture, p, segmenter.predict(picture, p)
+
+        return deadline.run(work)
+
     def segment(image: FileData, prompt: str) -> tuple[FileData, dict]:
         """Segment and classify the lesion a prompt points at.
 
@@ -151,28 +271,51 @@ def build_demo(segmenter: Segmenter, examples_dir: Path = EXAMPLES_DIR) -> gr.Bl
         `liverclick predict`, e.g. {"clicks": [{"x": 120, "y": 88, "positive": true}], "box": [x0, y0, x1, y1],
         "frame": 0}. Returns the mask (PNG, 0/255, at the image's own size) and the probabilities.
         """
-        try:
-            request = json.loads(prompt)
-        except (TypeError, json.JSONDecodeError) as exc:
-            raise gr.Error(f"the prompt is not valid JSON: {exc}") from None
-        frame = request.get("frame", 0) if isinstance(request, dict) else 0
-        try:
-            if not isinstance(frame, int) or isinstance(frame, bool):
-                raise PromptError("'frame' must be an integer")
-            picture = load_image(_uploaded_path(image), frame=frame)
-            p = segmenter.predict(picture, Prompt.from_dict(request))
-        except (ImageError, PromptError) as exc:
-            raise gr.Error(str(exc)) from None
-        mask = workspace.write_once("mask.png", _encode(".png", p.mask.astype(np.uint8) * 255))
-        result = {
-            "class_probs": p.class_probs,
-            "predicted_class": p.predicted_class,
-            "malignant_prob": p.malignant_prob,
-            "area_px": p.area_px,
-            "measurements": measure(p.mask, picture.pixel_spacing_mm).to_dict(),
-            "model": {"name": segmenter.name, "version": segmenter.version},
-        }
+        with _api_errors("segment"):
+            picture, _, p = answer(image, prompt)
+            mask = workspace.write_once("mask.png", _encode(".png", p.mask.astype(np.uint8) * 255))
+            result = {
+                "class_probs": p.class_probs,
+                "predicted_class": p.predicted_class,
+                "malignant_prob": p.malignant_prob,
+                "area_px": p.area_px,
+                "measurements": measure(p.mask, picture.pixel_spacing_mm).to_dict(),
+                "model": {"name": segmenter.name, "version": segmenter.version},
+            }
         return FileData(path=mask), result
+
+    def feedback(
+        image: FileData,
+        prompt: str,
+        agree: bool,
+        outline_rating: int,
+        accepted: bool,
+        request: gr.Request,
+        corrected_class: str | None = None,
+        comment: str = "",
+    ) -> dict:
+        """Store a reviewer's feedback on the model's answer to a prompt (needs a login).
+
+        image and prompt: as for /segment, with the reviewer's final prompt (their corrective clicks included);
+        the server predicts again, so the stored outline and probabilities are the model's own. agree: whether
+        the predicted class is right; corrected_class: the right class when not (one of the model's classes);
+        outline_rating: 1 (poor) to 5 (exact); accepted: the outline is good enough to train on; comment: free
+        text. Returns {"id": the record's id, once stored, "predicted_class", "class_probs", "area_px"}.
+        """
+        with _api_errors("feedback"):
+            target = the_store()
+            if not request.username:
+                raise FeedbackError(sess.LOGIN_NEEDED)
+            picture, p, prediction = answer(image, prompt)
+            review = sess.Review(agree, outline_rating, accepted, corrected_class, comment)
+            record = sess.feedback_record(segmenter, picture.pixels, p, prediction, request.username, review)
+            feedback_id = target.add(record)
+        return {
+            "id": feedback_id,
+            "predicted_class": prediction.predicted_class,
+            "class_probs": prediction.class_probs,
+            "area_px": prediction.area_px,
+        }
 
     examples = sorted(examples_dir.glob("*.png")) if examples_dir.is_dir() else []
     with gr.Blocks(title="liverclick", delete_cache=(600, 3600)) as demo:
@@ -207,13 +350,30 @@ def build_demo(segmenter: Segmenter, examples_dir: Path = EXAMPLES_DIR) -> gr.Bl
                 with gr.Row():
                     mask_file = gr.DownloadButton("Mask (PNG)", interactive=False, size="sm")
                     report_file = gr.DownloadButton("Report (JSON)", interactive=False, size="sm")
+                with gr.Accordion("Feedback on this outline", open=True, visible=store is not None, elem_id="review"):
+                    reviewer = gr.Markdown(elem_id="reviewer")
+                    verdict = gr.Radio(
+                        [("Agree", "agree"), ("Disagree", "disagree")],
+                        label="The most likely class is right",
+                        elem_id="verdict",
+                    )
+                    corrected = gr.Dropdown(
+                        list(spec.class_names), value=None, label="Correct class", visible=False, elem_id="corrected"
+                    )
+                    rating = gr.Radio(RATINGS, label="Outline quality", elem_id="rating")
+                    accepted = gr.Checkbox(
+                        label="Accept the final outline (with my corrective clicks) as reference", elem_id="accepted"
+                    )
+                    comment = gr.Textbox(label="Comment", lines=2, max_length=COMMENT_MAX_CHARS, elem_id="comment")
+                    submit = gr.Button("Submit feedback", variant="primary", interactive=False, elem_id="submit")
+                    review_note = gr.Markdown(sess.review_note(sess.Session()), elem_id="review-note")
         if examples:
             gr.Examples([[str(p)] for p in examples], inputs=[upload], label="Examples")
         with gr.Accordion(f"Model: {segmenter.name} {segmenter.version}", open=False):
             gr.Markdown(model_card_markdown(segmenter), elem_id="model-card")
 
-        outputs = [state, view, status, classes, malignant, lesion, mask_file, report_file]
-        ui = dict(api_visibility="private")  # the page's own events; the public API is /segment alone
+        outputs = [state, view, status, classes, malignant, lesion, mask_file, report_file, submit, review_note]
+        ui = dict(api_visibility="private")  # the page's own events; the public API is /segment and /feedback
         model = dict(ui, concurrency_id="model", show_progress="minimal")
         upload.change(on_file, [state, mode, upload], [*outputs, frame], **model)
         # A slider moved while a frame loads is read again when it is done (always_last); a click made while the
@@ -224,7 +384,13 @@ def build_demo(segmenter: Segmenter, examples_dir: Path = EXAMPLES_DIR) -> gr.Bl
         mode.change(on_mode, [state, mode], outputs, show_progress="hidden", **ui)
         undo.click(on_undo, [state, mode], outputs, **model)
         clear.click(on_clear, [state, mode], outputs, show_progress="hidden", **ui)
+        form = [verdict, corrected, rating, accepted, comment]
+        verdict.change(on_verdict, verdict, corrected, show_progress="hidden", **ui)
+        # Once: a second press while the first is being stored is dropped; after it, Submit stays disabled.
+        submit.click(on_submit, [state, *form], [state, submit, review_note, *form], trigger_mode="once", **ui)
+        demo.load(on_load, None, reviewer, **ui)
         gr.api(segment, api_name="segment", concurrency_id="model")
+        gr.api(feedback, api_name="feedback", concurrency_id="model")
     return demo
 
 
@@ -235,15 +401,18 @@ def launch(
     port: int | None = None,
     max_concurrency: int = 2,
     auth: list[tuple[str, str]] | None = None,
+    queue_size: int = QUEUE_SIZE,
+    max_file_size: int = MAX_BYTES,
     **kwargs,
 ):
-    """Queue (``max_concurrency`` predictions at once) and start the server; returns what ``Blocks.launch`` does."""
-    demo.queue(default_concurrency_limit=max_concurrency, max_size=QUEUE_SIZE)
+    """Queue (``max_concurrency`` requests at once, ``queue_size`` waiting) and start the server; uploads over
+    ``max_file_size`` bytes are refused. Returns what ``Blocks.launch`` does."""
+    demo.queue(default_concurrency_limit=max_concurrency, max_size=queue_size)
     return demo.launch(
         server_name=host,
         server_port=port,
         auth=auth or None,
-        max_file_size=MAX_BYTES,
+        max_file_size=max_file_size,
         allowed_paths=[str(EXAMPLES_DIR)],
         state_session_capacity=SESSION_CAPACITY,
         css=CSS,
@@ -265,19 +434,36 @@ def serve_main(args) -> int:
     except (OSError, ValueError) as exc:
         print(f"liverclick serve: {exc}", file=sys.stderr)
         return 2
-    if args.feedback_db or args.store_images:
-        print(
-            "liverclick serve: this version keeps no reviewer feedback; --feedback-db and --store-images are ignored",
-            file=sys.stderr,
-        )
+    store = None
+    if args.feedback_db:
+        if not auth:
+            print(
+                "liverclick serve: --feedback-db needs logins (--auth USER:PASS or --auth-file): "
+                "every feedback record names its reviewer",
+                file=sys.stderr,
+            )
+            return 2
+        try:
+            store = FeedbackStore.open(args.feedback_db, store_images=args.store_images)
+        except FeedbackError as exc:
+            print(f"liverclick serve: cannot open the feedback database: {exc}", file=sys.stderr)
+            return 2
+        kept = "with the images" if args.store_images else "image hashes only (no --store-images)"
+        print(f"liverclick serve: feedback goes to {store.url}, {kept}")
+    elif args.store_images:
+        print("liverclick serve: --store-images has no effect without --feedback-db", file=sys.stderr)
     print(f"liverclick serve: {segmenter.name} {segmenter.version} on {segmenter.provider}. {sess.NOTICE}")
-    launch(
-        build_demo(segmenter),
-        host=args.host,
-        port=args.port,
-        max_concurrency=args.max_concurrency,
-        auth=auth,
-    )
+    try:
+        launch(
+            build_demo(segmenter, store=store, workers=args.max_concurrency),
+            host=args.host,
+            port=args.port,
+            max_concurrency=args.max_concurrency,
+            auth=auth,
+        )
+    finally:
+        if store is not None:
+            store.close()
     return 0
 
 
@@ -340,9 +526,31 @@ def _encode(ext: str, image: np.ndarray) -> bytes:
     return data.tobytes()
 
 
+@contextmanager
+def _api_errors(endpoint: str) -> Iterator[None]:
+    """An API call's bad input -> its message for the client; anything else is logged and answered without
+    details. Either way the server goes on serving, and expected refusals print no traceback."""
+    try:
+        yield
+    except gr.Error:
+        raise
+    except StoreUnavailable:
+        log.exception("/%s: feedback was not saved", endpoint)
+        raise _refusal(STORE_DOWN) from None
+    except (ImageError, PromptError, FeedbackError, RequestTimeout) as exc:
+        raise _refusal(str(exc)) from None
+    except Exception:
+        log.exception("/%s failed", endpoint)
+        raise _refusal(API_INTERNAL_ERROR) from None
+
+
+def _refusal(message: str) -> gr.Error:
+    return gr.Error(message, print_exception=False)
+
+
 def _uploaded_path(image) -> str:
     """The server path of a file the API client uploaded; any other path is refused."""
     path = image.get("path") if isinstance(image, dict) else getattr(image, "path", image)
     if not isinstance(path, str) or not Path(path).resolve().is_relative_to(Path(get_upload_folder()).resolve()):
-        raise gr.Error("send the image as a file (gradio_client.handle_file), not as a path on the server")
+        raise _refusal("send the image as a file (gradio_client.handle_file), not as a path on the server")
     return path
