@@ -14,8 +14,10 @@ import pytest
 from tiny_model import FOUR_CLASS, build_tiny_model
 
 from core.contract import InputSpec
+from core.prompt import Prompt
 from core.runtime import Segmenter
 from webapp.app import build_demo, launch
+from webapp.feedback import FeedbackStore
 from webapp.render import BOX, LESION
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -146,4 +148,83 @@ def test_box_prompt_in_chromium(url, speckle_image, tmp_path):
         page.get_by_text("example_phantom.png").first.click()
         page.wait_for_function(f"() => ({LOADED})(document.querySelector('#view img'))")
         assert view.evaluate("i => [i.naturalWidth, i.naturalHeight]") == [750, 500]  # enlarged 5x
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def reviewing(tmp_path_factory, tiny_model, start_viewer):
+    """(url, store, segmenter): a viewer with logins and a feedback store, serving the benign/malignant tiny model."""
+    store = FeedbackStore.open(tmp_path_factory.mktemp("db") / "feedback.db")
+    segmenter = Segmenter(tiny_model, provider="cpu")
+    yield start_viewer(segmenter, build={"store": store}, auth=[("ann", "pw")]), store, segmenter
+    store.close()
+
+
+def test_feedback_panel_in_chromium(reviewing, speckle_image, tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    url, store, segmenter = reviewing
+    image = tmp_path / "speckle.png"
+    cv2.imwrite(str(image), speckle_image)
+    predicted = segmenter.predict(speckle_image, Prompt().add_click(140, 60)).predicted_class
+    other = next(c for c in ("benign", "malignant") if c != predicted)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+        )
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(url)
+        page.locator("input[type=text]").fill("ann")  # Gradio's login page
+        page.locator("input[type=password]").fill("pw")
+        page.get_by_role("button", name="Login").click()
+        expect(page.locator("#reviewer")).to_contain_text("Reviewing as ann")
+        submit, note = page.locator("#submit"), page.locator("#review-note")
+        expect(note).to_contain_text("Outline a lesion to review it")
+        expect(submit).to_be_disabled()
+
+        page.locator("#upload input[type=file]").set_input_files(str(image))
+        view = page.locator("#view img")
+        page.wait_for_function(f"() => ({LOADED})(document.querySelector('#view img'))")
+
+        def click(x, y):
+            """Click image pixel (x, y) (shown enlarged, scaled down to fit, centred) and wait for the new view."""
+            old = view.get_attribute("src")
+            view.scroll_into_view_if_needed()  # the feedback panel below may have scrolled it away
+            box = view.bounding_box()
+            nat_w, nat_h = view.evaluate("i => [i.naturalWidth, i.naturalHeight]")
+            r, s = min(box["width"] / nat_w, box["height"] / nat_h, 1), nat_w / speckle_image.shape[1]
+            page.mouse.click(
+                box["x"] + (box["width"] - nat_w * r) / 2 + (x + 0.5) * s * r,
+                box["y"] + (box["height"] - nat_h * r) / 2 + (y + 0.5) * s * r,
+            )
+            script = f"o => {{ const i = document.querySelector('#view img'); return i.src !== o && ({LOADED})(i); }}"
+            page.wait_for_function(script, arg=old)
+
+        click(140, 60)
+        expect(note).to_contain_text("Not saved yet")
+        expect(submit).to_be_enabled()
+
+        expect(page.locator("#corrected")).to_be_hidden()
+        page.locator("#verdict").get_by_label("Disagree").check()
+        page.locator("#rating").get_by_label("4", exact=True).check()
+        submit.click()  # no corrected class yet: told so, nothing stored
+        expect(note).to_contain_text("Not saved: a reviewer who disagrees must give the corrected class")
+        assert store.count() == 0
+
+        page.locator("#corrected input").click()
+        page.get_by_role("option", name=other).click()
+        page.locator("#accepted").get_by_role("checkbox").check()
+        page.locator("#comment textarea").fill("margin slightly generous")
+        submit.click()
+        expect(note).to_contain_text("Saved as #1")
+        expect(submit).to_be_disabled()  # no second record for this outline
+        expect(page.locator("#verdict").get_by_label("Disagree")).not_to_be_checked()  # the form starts afresh
+        (record,) = store.iter_records()
+        assert (record.reviewer, record.agree, record.corrected_class) == ("ann", False, other)
+        assert (record.outline_rating, record.accepted, record.comment) == (4, True, "margin slightly generous")
+        assert record.prompt.to_dict() == {"clicks": [{"x": 140, "y": 60, "positive": True}]}
+
+        click(150, 70)  # a corrective click: a new outline to review
+        expect(note).to_contain_text("Not saved yet")
+        expect(submit).to_be_enabled()
         browser.close()
