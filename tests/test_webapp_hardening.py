@@ -82,13 +82,16 @@ def test_the_queue_is_bounded(model, start_viewer, scan):
     from gradio_client import Client, handle_file
 
     slow = FaultySegmenter(model, provider="cpu")
-    slow.delay = 0.5
+    slow.delay = 1.0
     url = start_viewer(slow, max_concurrency=1, queue_size=2)
     outcomes = []
+    ready = threading.Barrier(8, timeout=60)
 
     def one() -> None:
         try:
-            Client(url, verbose=False).predict(handle_file(scan), CLICK, api_name="/segment")
+            client = Client(url, verbose=False)
+            ready.wait()  # all eight at once, to one worker and a queue of two
+            client.predict(handle_file(scan), CLICK, api_name="/segment")
             outcomes.append("answered")
         except Exception as exc:
             outcomes.append(str(exc))
