@@ -7,7 +7,6 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-BUSI_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "busi"
 
 
 @pytest.fixture(scope="session")

@@ -150,12 +150,13 @@ def test_aul_polygons_become_masks(tmp_path):
 
 
 def test_busi_adapter_drops_normal_and_label_conflicts(tmp_path):
-    from conftest import BUSI_DIR
+    from training.data import find_busi
 
-    if not (BUSI_DIR / "manifest.csv").is_file():
-        pytest.skip(f"BUSI is not at {BUSI_DIR}")
-    path = busi_manifest(BUSI_DIR, tmp_path)
-    with open(BUSI_DIR / "manifest.csv") as fh:
+    busi_dir = find_busi()
+    if busi_dir is None:
+        pytest.skip("BUSI not found: set LIVERCLICK_BUSI or keep ../shared/data/busi beside the checkout")
+    path = busi_manifest(busi_dir, tmp_path)
+    with open(busi_dir / "manifest.csv") as fh:
         src = list(csv.DictReader(fh))
     mixed = {r["split_group"] for r in src if r["near_dup_cross_label"] == "1"}
     cases, _ = read_manifest(path, labels=("benign", "malignant"), check_files=False)

@@ -15,6 +15,7 @@ import argparse
 import csv
 import json
 import os
+import subprocess
 from collections import defaultdict
 from pathlib import Path
 
@@ -28,7 +29,26 @@ from .phantoms import make_phantom
 from .splits import stratified_group_split
 
 DEFAULT_FRACTIONS = {"test": 0.2, "val": 0.15}
-SHARED_BUSI = Path(__file__).resolve().parents[2] / "shared" / "data" / "busi"
+
+
+def find_busi() -> Path | None:
+    """BUSI's folder: $LIVERCLICK_BUSI, else ``shared/data/busi`` beside this checkout or beside the
+    repository it was cloned from (a CI clone elsewhere still finds the shared data)."""
+    if os.environ.get("LIVERCLICK_BUSI"):
+        return Path(os.environ["LIVERCLICK_BUSI"])
+    root = Path(__file__).resolve().parents[1]
+    candidates = [root.parent]
+    try:
+        origin = subprocess.run(["git", "-C", str(root), "remote", "get-url", "origin"], capture_output=True,
+                                text=True, timeout=5).stdout.strip()
+        if origin and Path(origin).is_dir():
+            candidates.append(Path(origin).resolve().parent)
+    except (OSError, subprocess.SubprocessError):
+        pass
+    for base in candidates:
+        if (base / "shared" / "data" / "busi" / "manifest.csv").is_file():
+            return base / "shared" / "data" / "busi"
+    return None
 
 
 def _rel(path: Path, out_dir: Path) -> str:
@@ -141,7 +161,11 @@ def phantom_manifest(out_dir: Path, n: int, seed: int = 0, fractions=DEFAULT_FRA
 def cli_main(args: argparse.Namespace) -> int:
     out = args.out
     if args.source == "busi":
-        path = busi_manifest(args.src or SHARED_BUSI, out, seed=args.seed)
+        src = args.src or find_busi()
+        if src is None:
+            print("liverclick data busi: BUSI not found; give --src (its folder) or set LIVERCLICK_BUSI")
+            return 2
+        path = busi_manifest(src, out, seed=args.seed)
     elif args.source == "aul":
         if args.src is None:
             print("liverclick data aul: --src is required (the unpacked AUL folder)")
