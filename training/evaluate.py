@@ -156,6 +156,12 @@ CLASSIFICATION_BASELINES = {
     "box_fill_deficit": "reference lesion shape: 1 - area / tight-box area",
     "convexity_deficit": "reference lesion shape: 1 - area / convex-hull area",
 }
+# The same scores read off the model's own two-click outlines: how much of the model's AUROC the shape
+# it draws could explain without looking at the texture.
+PREDICTED_SHAPE_BASELINES = {
+    "predicted_box_fill_deficit": ("box_fill_deficit", "predicted outline shape: 1 - area / tight-box area"),
+    "predicted_convexity_deficit": ("convexity_deficit", "predicted outline shape: 1 - area / convex-hull area"),
+}
 
 
 def _baseline_masks(mode: str, shape, prompt: Prompt, radius: float) -> dict[str, np.ndarray]:
@@ -229,10 +235,12 @@ def evaluate_image(
     }
     for mode in modes:
         prompts = evaluation_prompts(ref, mode, n_inputs, s)
-        jis, probs, malig, base = [], [], [], {}
+        jis, probs, malig, base, shapes = [], [], [], {}, []
         for prompt in prompts:
             pred = predictor.predict(prepared, prompt)
             jis.append(jaccard(pred.mask, ref))
+            if mode == "two-click" and pred.mask.any():
+                shapes.append(shape_scores(pred.mask))
             probs.append([pred.class_probs[c] for c in predictor.spec.class_names])
             malig.append(pred.malignant_prob)
             for name, mask in _baseline_masks(mode, ref.shape, prompt, radius).items():
@@ -245,6 +253,9 @@ def evaluate_image(
             "malignant_prob": malig,
         }
         rec["baselines"].update({name: {"ji": v, "mean_ji": float(np.mean(v))} for name, v in base.items()})
+        if mode == "two-click":
+            rec["predicted_shape_scores"] = {k: float(np.mean([sc[k] for sc in shapes])) if shapes else 0.0
+                                             for k in ("box_fill_deficit", "convexity_deficit")}
     if run_noc:
         first = evaluation_prompts(ref, "one-click", 1, s)[0]  # the first one-click input above
         jis = click_sequence(predictor, prepared, ref, first)
@@ -502,6 +513,11 @@ def _baselines(records: list[dict], modes, n_boot: int, seed: int) -> dict:
             score = np.array([r["shape_scores"][name] for r in records])
             out[name] = {"kind": "classification", "inputs": "reference mask", "what": what,
                          **_binary_block(y, score, n_boot, seed)}
+        if "two-click" in modes:
+            for name, (key, what) in PREDICTED_SHAPE_BASELINES.items():
+                score = np.array([r["predicted_shape_scores"][key] for r in records])
+                out[name] = {"kind": "classification", "inputs": "model's two-click outlines", "what": what,
+                             **_binary_block(y, score, n_boot, seed)}
     return out
 
 
@@ -599,7 +615,8 @@ def _classification_markdown(report: dict) -> list[str]:
         lines += markdown_table(header, rows)
         threshold = "undefined" if bm["threshold"] is None else f"{bm['threshold']:.3f}"
         lines += [f"Sensitivity, specificity and accuracy at {bm['operating_point']} (model threshold "
-                  f"{threshold}); baselines score the reference outline (an oracle input).", ""]
+                  f"{threshold}); the reference baselines score the reference outline (an oracle input), the "
+                  "predicted ones the model's own two-click outlines (shape alone, no texture).", ""]
     if cls["task"] != "benign/malignant":
         rows = [["AUROC (macro, one-vs-rest)", fmt_auc(cls["auroc"], cls["auroc_ci95"]),
                  *(_paper(PAPER["multi-class"][s]["auroc"], True) for s in ("joint", "classification only"))]]
