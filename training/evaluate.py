@@ -164,6 +164,14 @@ PREDICTED_SHAPE_BASELINES = {
 }
 
 
+def baseline_scores(records: list[dict], name: str) -> np.ndarray:
+    """Per-image malignancy scores of one classification baseline (reference or predicted outline)."""
+    if name in PREDICTED_SHAPE_BASELINES:
+        key = PREDICTED_SHAPE_BASELINES[name][0]
+        return np.array([r["predicted_shape_scores"][key] for r in records])
+    return np.array([r["shape_scores"][name] for r in records])
+
+
 def _baseline_masks(mode: str, shape, prompt: Prompt, radius: float) -> dict[str, np.ndarray]:
     if mode == "two-click":
         box = prompt.box.to_list()
@@ -510,14 +518,12 @@ def _baselines(records: list[dict], modes, n_boot: int, seed: int) -> dict:
     if all(m is not None for m in malignant):
         y = np.array(malignant, bool)
         for name, what in CLASSIFICATION_BASELINES.items():
-            score = np.array([r["shape_scores"][name] for r in records])
             out[name] = {"kind": "classification", "inputs": "reference mask", "what": what,
-                         **_binary_block(y, score, n_boot, seed)}
+                         **_binary_block(y, baseline_scores(records, name), n_boot, seed)}
         if "two-click" in modes:
-            for name, (key, what) in PREDICTED_SHAPE_BASELINES.items():
-                score = np.array([r["predicted_shape_scores"][key] for r in records])
+            for name, (_, what) in PREDICTED_SHAPE_BASELINES.items():
                 out[name] = {"kind": "classification", "inputs": "model's two-click outlines", "what": what,
-                             **_binary_block(y, score, n_boot, seed)}
+                             **_binary_block(y, baseline_scores(records, name), n_boot, seed)}
     return out
 
 

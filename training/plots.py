@@ -17,7 +17,7 @@ from matplotlib.patches import Rectangle
 from core.prompt import Prompt
 
 from . import stats
-from .evaluate import SERIES, benign_malignant
+from .evaluate import SERIES, baseline_scores, benign_malignant
 
 N_EXAMPLES = 3
 
@@ -69,7 +69,7 @@ def roc_benign_malignant(report: dict, path: Path) -> Path:
     ax.plot(1 - bm["specificity"], bm["sensitivity"], "o", color="C3", label="Youden's point")
     for i, (name, b) in enumerate(report["baselines"].items()):
         if b["kind"] == "classification":
-            f, t, _ = stats.roc_curve(y, [r["shape_scores"][name] for r in recs])
+            f, t, _ = stats.roc_curve(y, baseline_scores(recs, name))
             ax.plot(f, t, lw=1, ls="--", color=f"C{i + 4}", label=f"{name.replace('_', ' ')} ({b['auroc']:.3f})")
     _roc_axes(ax, "Benign vs malignant")
     return _save(fig, path)
