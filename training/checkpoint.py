@@ -81,10 +81,32 @@ def load_predictor(path: str | Path, device: str = "cpu") -> TorchPredictor:
     return TorchPredictor(model, spec, card, device)
 
 
+PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
+
+
+def resolve_checkpoint(name_or_path: str | Path) -> Path:
+    """A shipped checkpoint's name (``training/pretrained/<name>.pt``, e.g. ``busi_joint_lite``) or a path."""
+    shipped = PRETRAINED_DIR / f"{name_or_path}.pt"
+    path = shipped if shipped.is_file() else Path(name_or_path)
+    if not path.is_file():
+        names = sorted(p.stem for p in PRETRAINED_DIR.glob("*.pt"))
+        raise FileNotFoundError(f"no checkpoint at {name_or_path} (shipped: {', '.join(names) or 'none'})")
+    return path
+
+
+def weights_only(src: str | Path, dst: str | Path) -> Path:
+    """A copy of a checkpoint without optimizer and scheduler state: what is shipped for ``init_from``."""
+    ckpt = torch.load(str(src), map_location="cpu", weights_only=False)
+    keep = ("model", "spec", "config", "git_revision", "iteration")
+    torch.save({k: ckpt[k] for k in keep if k in ckpt}, str(dst))
+    return Path(dst)
+
+
 def init_encoder_from(model: ClickNet, path: str | Path, stages: int) -> int:
-    """Copy the first ``stages`` encoder stages whose shapes match from another checkpoint; returns
-    the number of tensors copied (the paper initialises early layers from a breast-US network)."""
-    source = torch.load(str(path), map_location="cpu", weights_only=False)["model"]
+    """Copy the first ``stages`` encoder stages whose shapes match from another checkpoint (a path or
+    a shipped name); returns the number of tensors copied (the paper initialises early layers from a
+    breast-US network)."""
+    source = torch.load(str(resolve_checkpoint(path)), map_location="cpu", weights_only=False)["model"]
     own = model.state_dict()
     prefixes = tuple(f"encoder.stages.{i}." for i in range(stages))
     copied = {k: v for k, v in source.items() if k.startswith(prefixes) and k in own and own[k].shape == v.shape}
