@@ -129,6 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fp16", action="store_true", help="half precision, for the CUDA provider")
     p.add_argument("--opset", type=int, default=18)
     p.add_argument("--card", type=Path, default=None, help="JSON with model-card fields to embed")
+    p.add_argument("--report", type=Path, default=None, help="evaluation report whose figures go into the card")
     p.set_defaults(run=_delegate("export.onnx_export", "cli_main"))
 
     p = sub.add_parser("benchmark", help="per-click latency of a model")

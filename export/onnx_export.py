@@ -33,6 +33,7 @@ from core.preprocess import model_input, prompt_extent, zoom_frame
 from core.runtime import CLASS_OUTPUT, INPUT_NAME, MASK_OUTPUT, Segmenter
 from training.checkpoint import load_checkpoint
 from training.clicks import evaluation_prompts
+from training.evaluate import benign_malignant
 from training.networks import WithProbabilities
 from training.phantoms import CLASSES as PHANTOM_CLASSES
 from training.phantoms import make_phantom
@@ -131,6 +132,32 @@ def model_card(cfg, ckpt: dict, extra: dict | None = None) -> dict:
     return card
 
 
+def metrics_from_report(report: dict) -> dict:
+    """The headline figures of an evaluation report (``liverclick evaluate``) for the model card."""
+    data = report.get("data", {})
+    out: dict = {"split": f"{data.get('manifest', '?')} [{data.get('split', '?')}], {data.get('n_images')} images, "
+                          f"{data.get('n_inputs')} simulated inputs per image and mode"}
+    for key, s in report.get("segmentation", {}).items():
+        out[f"{key}_jaccard"] = {"mean": s["mean_ji"], "sd": s["sd_ji"], "ci95": s["ci95"]}
+    bm = benign_malignant(report.get("classification"))
+    if bm:
+        out["benign_malignant"] = {k: bm[k] for k in ("auroc", "auroc_ci95", "sensitivity", "sensitivity_ci95",
+                                                      "specificity", "specificity_ci95", "accuracy", "accuracy_ci95")}
+    if report.get("noc"):
+        out["noc"] = {k: report["noc"][k] for k in ("noc85", "noc85_ci95", "noc90", "noc90_ci95")}
+    return _rounded(out)
+
+
+def _rounded(value, digits: int = 4):
+    if isinstance(value, float):
+        return round(value, digits)
+    if isinstance(value, dict):
+        return {k: _rounded(v, digits) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rounded(v, digits) for v in value]
+    return value
+
+
 def export_onnx(
     checkpoint: Path, out: Path, fp16: bool = False, opset: int = 18, card: dict | None = None
 ) -> ParityReport:
@@ -179,7 +206,9 @@ def _torch_export(module: torch.nn.Module, size: int, path: Path, opset: int) ->
 
 
 def cli_main(args: argparse.Namespace) -> int:
-    card = json.loads(args.card.read_text()) if args.card else None
+    card = json.loads(args.card.read_text()) if args.card else {}
+    if args.report:
+        card["metrics"] = metrics_from_report(json.loads(args.report.read_text()))
     try:
         report = export_onnx(args.checkpoint, args.out, fp16=args.fp16, opset=args.opset, card=card)
     except ParityError as exc:
