@@ -124,7 +124,8 @@ def test_load_concurrent_sessions_each_get_their_own_answers(tiny_model, servers
 
     def session(i: int) -> None:
         try:
-            client = Client(server.url, verbose=False)
+            # 200 requests queue behind two workers: allow a slow machine to answer late, not time out.
+            client = Client(server.url, verbose=False, httpx_kwargs={"timeout": 120})
             ready.wait()  # every session sends at once
             for j, prompt in enumerate(prompts[i]):
                 start = time.perf_counter()
