@@ -49,6 +49,12 @@ def test_train_few_iterations_checkpoint_and_resume(tmp_path, phantoms):
     assert best.is_file() and (tmp_path / "last.pt").is_file()
     log = (tmp_path / "log.csv").read_text().splitlines()
     assert log[0].startswith("iteration") and len(log) == 1 + 3  # untrained, @2, @4
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError:
+        pass
+    else:  # the same rows as TensorBoard scalars
+        assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
     ckpt = torch.load(tmp_path / "last.pt", weights_only=False)
     assert ckpt["iteration"] == 4 and "spec" in ckpt and ckpt["config"]["zoom_context"] == 1.5
     cfg.iterations = 6

@@ -53,6 +53,36 @@ LOG_FIELDS = [
 ]
 
 
+class RunLog:
+    """Validation rows into ``log.csv`` (appended, so a resumed run continues it) and, when TensorBoard is
+    installed, into its event files beside it."""
+
+    def __init__(self, out_dir: Path):
+        self.path = out_dir / "log.csv"
+        if not self.path.exists():
+            with open(self.path, "w", newline="") as fh:
+                csv.DictWriter(fh, LOG_FIELDS).writeheader()
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.board = SummaryWriter(str(out_dir / "tensorboard"))
+        except ImportError:  # tensorboard is optional
+            self.board = None
+
+    def write(self, row: dict) -> str:
+        """Log one row; returns its summary line."""
+        with open(self.path, "a", newline="") as fh:
+            csv.DictWriter(fh, LOG_FIELDS, extrasaction="ignore").writerow(
+                {k: (f"{v:.5g}" if isinstance(v, float) else v) for k, v in row.items()}
+            )
+        if self.board is not None:
+            for key in LOG_FIELDS[2:]:
+                if isinstance(row.get(key), (int, float)):
+                    self.board.add_scalar(key, row[key], row["iteration"])
+            self.board.flush()
+        return " ".join(f"{k}={row[k]:.4g}" for k in LOG_FIELDS[-4:] if k in row) + f" @ {row['iteration']}"
+
+
 def _dist_env() -> tuple[int, int, int]:
     return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0))
 
@@ -161,10 +191,7 @@ def train(cfg: TrainConfig, out_dir: Path) -> Path:
         iteration, best, elapsed_before = state["iteration"], state.get("best", -1.0), state.get("elapsed_s", 0.0)
         if main_process:
             print(f"resumed from {last_path} at iteration {iteration}")
-    log_path = out_dir / "log.csv"
-    if main_process and not log_path.exists():
-        with open(log_path, "w", newline="") as fh:
-            csv.DictWriter(fh, LOG_FIELDS).writeheader()
+    log = RunLog(out_dir) if main_process else None
 
     def checkpoint(path: Path) -> None:
         save_checkpoint(
@@ -183,9 +210,7 @@ def train(cfg: TrainConfig, out_dir: Path) -> Path:
         net.eval()
         row = {"iteration": 0, "epoch": 0, "lr": cfg.lr, **validate(net, cfg, val_cases, cfg.seed)}
         net.train()
-        with open(log_path, "a", newline="") as fh:
-            csv.DictWriter(fh, LOG_FIELDS, extrasaction="ignore").writerow(row)
-        print(" ".join(f"{k}={row[k]:.4g}" for k in LOG_FIELDS[-4:] if k in row) + " @ 0 (untrained)")
+        print(log.write(row) + " (untrained)")
     bar = tqdm(
         total=cfg.iterations,
         initial=iteration,
@@ -244,11 +269,7 @@ def train(cfg: TrainConfig, out_dir: Path) -> Path:
                     if row["val_score"] > best:
                         best = row["val_score"]
                         checkpoint(best_path)
-                with open(log_path, "a", newline="") as fh:
-                    csv.DictWriter(fh, LOG_FIELDS, extrasaction="ignore").writerow(
-                        {k: (f"{v:.5g}" if isinstance(v, float) else v) for k, v in row.items()}
-                    )
-                bar.write(" ".join(f"{k}={row[k]:.4g}" for k in LOG_FIELDS[-4:] if k in row) + f" @ {iteration}")
+                bar.write(log.write(row))
                 seen, window_start = 0, time.time()
             if main_process and (iteration % cfg.checkpoint_every == 0 or is_last):
                 checkpoint(last_path)
