@@ -142,3 +142,28 @@ def test_init_from_copies_early_encoder_stages_and_slim_checkpoint(tmp_path):
     assert not torch.equal(a["encoder.stages.2.0.0.weight"], b["encoder.stages.2.0.0.weight"])
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
         resolve_checkpoint(tmp_path / "missing.pt")
+
+
+def test_train_cli_names_bad_rows_and_can_skip_them(tmp_path, phantoms, capsys):
+    import csv
+
+    from core.cli import main
+
+    with open(phantoms) as fh:
+        rows = list(csv.DictReader(fh))
+    rows[0]["mask"] = "masks/missing.png"
+    bad = tmp_path / "bad.csv"
+    with open(bad, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows({**r, "image": str(phantoms.parent / r["image"]), "mask": str(phantoms.parent / r["mask"])}
+                         for r in rows)
+    smoke = Path(__file__).resolve().parents[1] / "configs" / "phantoms_smoke.yaml"
+    args = ["train", "--out", str(tmp_path / "run"), "--config", str(smoke), f"data={bad}", "iterations=1",
+            "val_every=100", *TINY]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "row 2: mask file not found" in err and "skip_bad_rows" in err
+    assert main([*args, "skip_bad_rows=true"]) == 0
+    assert "skipped 1 bad manifest rows" in capsys.readouterr().err
+    assert main(["train", "--config", str(smoke), "widht=1"]) == 2

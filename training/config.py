@@ -47,6 +47,7 @@ class TrainConfig:
     contrast: float = 0.2  # +- fraction
     cls_patch_context: float = 2.0  # classification only: patch side / lesion side (paper: twice)
     # running
+    skip_bad_rows: bool = False  # False: a bad manifest row stops training, naming it; True: skip and report
     seed: int = 0
     num_workers: int = 1
     val_every: int = 500

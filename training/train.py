@@ -33,7 +33,7 @@ from .clicks import evaluation_prompts
 from .config import TrainConfig
 from .dataset import ClickDataset
 from .losses import alpha_focal_loss, binary_focal_loss, class_alpha, soft_jaccard_loss
-from .manifest import Case, read_manifest
+from .manifest import Case, ManifestError, read_manifest
 from .networks import ClickNet, build_network
 from .stats import auroc
 
@@ -136,7 +136,7 @@ def train(cfg: TrainConfig, out_dir: Path) -> Path:
     main_process = rank == 0
     out_dir.mkdir(parents=True, exist_ok=True)
 
-    cases, problems = read_manifest(cfg.data, labels=tuple(cfg.classes), skip_bad=True)
+    cases, problems = read_manifest(cfg.data, labels=tuple(cfg.classes), skip_bad=cfg.skip_bad_rows)
     if main_process and problems:
         print(f"skipped {len(problems)} bad manifest rows:\n  " + "\n  ".join(problems), file=sys.stderr)
     train_cases = [c for c in cases if c.split == "train"]
@@ -286,9 +286,17 @@ def train(cfg: TrainConfig, out_dir: Path) -> Path:
 
 
 def cli_main(args: argparse.Namespace) -> int:
-    cfg = TrainConfig.load(args.config, args.overrides)
+    try:
+        cfg = TrainConfig.load(args.config, args.overrides)  # also checks the contract it describes
+    except (ValueError, OSError) as exc:
+        print(f"liverclick train: bad config: {exc}", file=sys.stderr)
+        return 2
     out = args.out or Path("runs") / Path(args.config).stem
-    best = train(cfg, out)
+    try:
+        best = train(cfg, out)
+    except ManifestError as exc:
+        print(f"liverclick train: {exc}\n(set skip_bad_rows=true to train on the good rows)", file=sys.stderr)
+        return 2
     if _dist_env()[0] == 0:
         print(f"done: best checkpoint {best}; log {out / 'log.csv'}")
     return 0
