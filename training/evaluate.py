@@ -413,14 +413,17 @@ def _binary_block(y: np.ndarray, score: np.ndarray, n_boot: int, seed: int) -> d
         "auroc_ci95": _ci(ci[0]),
         "operating_point": "Youden's optimal point",
         "threshold": _num(point["threshold"]),
-        "sensitivity": _num(point["sensitivity"]),
-        "sensitivity_ci95": _ci(ci[1]),
-        "specificity": _num(point["specificity"]),
-        "specificity_ci95": _ci(ci[2]),
-        "accuracy": _num(point["accuracy"]),
-        "accuracy_ci95": _ci(ci[3]),
+        **_with_ci(point, ("sensitivity", "specificity", "accuracy"), ci[1:4]),
         "confusion_matrix": cm if np.isfinite(point["threshold"]) else None,  # undefined with one class only
     }
+
+
+def _with_ci(values: dict, names, cis) -> dict:
+    """``{name: value, name_ci95: [lo, hi]}`` for each named rate."""
+    out = {}
+    for name, ci in zip(names, cis, strict=True):
+        out[name], out[f"{name}_ci95"] = _num(values[name]), _ci(ci)
+    return out
 
 
 def _multiclass_block(true: np.ndarray, probs: np.ndarray, names, n_boot: int, seed: int) -> dict:
@@ -446,12 +449,7 @@ def _multiclass_block(true: np.ndarray, probs: np.ndarray, names, n_boot: int, s
         "auroc_ci95": _ci(ci[0]),
         "auroc_per_class": {n: {"auroc": _num(per_class[i]), "ci95": _ci(ci[4 + i])} for i, n in enumerate(names)},
         "operating_point": "argmax; sensitivity and specificity are one-vs-rest, macro-averaged over classes",
-        "accuracy": _num(summary["accuracy"]),
-        "accuracy_ci95": _ci(ci[1]),
-        "sensitivity": _num(summary["sensitivity"]),
-        "sensitivity_ci95": _ci(ci[2]),
-        "specificity": _num(summary["specificity"]),
-        "specificity_ci95": _ci(ci[3]),
+        **_with_ci(summary, ("accuracy", "sensitivity", "specificity"), ci[1:4]),
         "per_class": {n: {"sensitivity": _num(rates["sensitivity"][i]), "specificity": _num(rates["specificity"][i])}
                       for i, n in enumerate(names)},
         "confusion_matrix": cm.tolist(),

@@ -6,7 +6,7 @@
   upsampling to the input size, concatenation, 1x1 conv to one logit. Because the 1x1 conv and the
   bilinear upsampling are both linear, each side's slice of the 1x1 weights is applied at the side's
   own resolution and one channel per side is upsampled and summed: the same function with the same
-  parameters, several times cheaper (tests/test_networks.py checks the equivalence).
+  parameters, several times cheaper (tests/test_losses_networks.py checks the equivalence).
 - Classification head: fully connected layers on pooled stage-5 features; with ``cls_pool="mask"``
   the pooling is also weighted by the predicted mask (beyond the paper), so that the classifier
   looks at the lesion the clicks select.
@@ -67,14 +67,6 @@ class DRIUHead(nn.Module):
             low = F.conv2d(side(feat), w)  # this side's slice of the 1x1 conv, at its own resolution
             out = out + F.interpolate(low, size=size, mode="bilinear", align_corners=False)
         return out
-
-    def forward_concat(self, feats: list[torch.Tensor], size: tuple[int, int]) -> torch.Tensor:
-        """The head exactly as drawn (upsample every side, concatenate, 1x1 conv): for tests."""
-        ups = [
-            F.interpolate(s(f), size=size, mode="bilinear", align_corners=False)
-            for s, f in zip(self.sides, feats[1:], strict=True)
-        ]
-        return self.fuse(torch.cat(ups, dim=1))
 
 
 class ClassifierHead(nn.Module):
