@@ -64,8 +64,10 @@ def main() -> None:
                 s = nat_w / width  # the view may show the image enlarged or reduced
                 old = view.get_attribute("src")
                 start = time.perf_counter()
-                page.mouse.click(box["x"] + (box["width"] - nat_w * r) / 2 + (x + 0.5) * s * r,
-                                 box["y"] + (box["height"] - nat_h * r) / 2 + (y + 0.5) * s * r)
+                page.mouse.click(
+                    box["x"] + (box["width"] - nat_w * r) / 2 + (x + 0.5) * s * r,
+                    box["y"] + (box["height"] - nat_h * r) / 2 + (y + 0.5) * s * r,
+                )
                 page.wait_for_function(UPDATED, arg=old, timeout=30_000)
                 return time.perf_counter() - start
 
@@ -85,9 +87,11 @@ def main() -> None:
         demo.close()
     times.sort()
     p95 = times[min(len(times) - 1, round(0.95 * (len(times) - 1)))]
-    print(f"{segmenter.name} {segmenter.version} ({segmenter.provider}, {machine_description()}): "
-          f"click-to-overlay in Chromium over {len(times)} clicks: median {statistics.median(times):.0f} ms, "
-          f"p95 {p95:.0f} ms, min {times[0]:.0f} ms, max {times[-1]:.0f} ms")
+    print(
+        f"{segmenter.name} {segmenter.version} ({segmenter.provider}, {machine_description()}): "
+        f"click-to-overlay in Chromium over {len(times)} clicks: median {statistics.median(times):.0f} ms, "
+        f"p95 {p95:.0f} ms, min {times[0]:.0f} ms, max {times[-1]:.0f} ms"
+    )
     if args.screenshot:
         print(f"screenshot after the box prompt: {args.screenshot}")
 

@@ -36,8 +36,9 @@ def main() -> None:
     def step() -> None:
         with torch.autocast(device.type, dtype=torch.float16, enabled=args.amp):
             mask, cls = net(x)
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(mask.float(), y) + \
-            torch.nn.functional.cross_entropy(cls.float(), label)
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(
+            mask.float(), y
+        ) + torch.nn.functional.cross_entropy(cls.float(), label)
         opt.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.step(opt)
@@ -54,10 +55,19 @@ def main() -> None:
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else machine_description()
-    result = {"width": args.width, "size": args.size, "batch": args.batch, "amp": args.amp, "device": where,
-              "threads": torch.get_num_threads(), "images_per_s": args.batch * args.steps / seconds}
-    print(f"joint x{args.width:g} at {args.size}px, batch {args.batch}{' amp' if args.amp else ''} on {where}: "
-          f"{result['images_per_s']:.1f} images/s")
+    result = {
+        "width": args.width,
+        "size": args.size,
+        "batch": args.batch,
+        "amp": args.amp,
+        "device": where,
+        "threads": torch.get_num_threads(),
+        "images_per_s": args.batch * args.steps / seconds,
+    }
+    print(
+        f"joint x{args.width:g} at {args.size}px, batch {args.batch}{' amp' if args.amp else ''} on {where}: "
+        f"{result['images_per_s']:.1f} images/s"
+    )
     print(json.dumps(result))
 
 

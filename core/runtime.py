@@ -155,7 +155,6 @@ class Predictor:
         malignant = float(sum(probs[0][i] for i in self.spec.malignant_indices))
         return Prediction(mask, class_probs, malignant, frame.region, timings)
 
-
     def _whole_image_input(self, prepared: PreparedImage, prompt: Prompt) -> np.ndarray:
         channels = prompt_channels(prompt, prepared.frame, self.spec)
         return np.concatenate([prepared.image_channel[None], channels])

@@ -135,14 +135,27 @@ def model_card(cfg, ckpt: dict, extra: dict | None = None) -> dict:
 def metrics_from_report(report: dict) -> dict:
     """The headline figures of an evaluation report (``liverclick evaluate``) for the model card."""
     data = report.get("data", {})
-    out: dict = {"split": f"{data.get('manifest', '?')} [{data.get('split', '?')}], {data.get('n_images')} images, "
-                          f"{data.get('n_inputs')} simulated inputs per image and mode"}
+    out: dict = {
+        "split": f"{data.get('manifest', '?')} [{data.get('split', '?')}], {data.get('n_images')} images, "
+        f"{data.get('n_inputs')} simulated inputs per image and mode"
+    }
     for key, s in report.get("segmentation", {}).items():
         out[f"{key}_jaccard"] = {"mean": s["mean_ji"], "sd": s["sd_ji"], "ci95": s["ci95"]}
     bm = benign_malignant(report.get("classification"))
     if bm:
-        out["benign_malignant"] = {k: bm[k] for k in ("auroc", "auroc_ci95", "sensitivity", "sensitivity_ci95",
-                                                      "specificity", "specificity_ci95", "accuracy", "accuracy_ci95")}
+        out["benign_malignant"] = {
+            k: bm[k]
+            for k in (
+                "auroc",
+                "auroc_ci95",
+                "sensitivity",
+                "sensitivity_ci95",
+                "specificity",
+                "specificity_ci95",
+                "accuracy",
+                "accuracy_ci95",
+            )
+        }
     if report.get("noc"):
         out["noc"] = {k: report["noc"][k] for k in ("noc85", "noc85_ci95", "noc90", "noc90_ci95")}
     return _rounded(out)

@@ -8,7 +8,6 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
-
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory):
     from tiny_model import build_tiny_model

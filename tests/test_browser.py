@@ -122,8 +122,10 @@ def test_box_prompt_in_chromium(url, speckle_image, tmp_path):
         page.get_by_label("Lesion point (+)").check()
         times = [click(130 + i, 50 + 2 * i) for i in range(10)]
         median = statistics.median(times) * 1000
-        print(f"click-to-overlay in Chromium, median of 10 clicks: {median:.0f} ms "
-              f"(min {min(times) * 1000:.0f}, max {max(times) * 1000:.0f})")
+        print(
+            f"click-to-overlay in Chromium, median of 10 clicks: {median:.0f} ms "
+            f"(min {min(times) * 1000:.0f}, max {max(times) * 1000:.0f})"
+        )
 
         page.get_by_text("Model: tiny-four 2", exact=True).click()
         card = page.locator("#model-card")

@@ -211,7 +211,11 @@ def test_cli_evaluate_and_compare(data, models, tmp_path, capsys):
     assert report["data"]["manifest"] == str(data.binary) and report["data"]["n_images"] == 6 and report["noc"] is None
     assert "Table 1" in (tmp_path / "a.md").read_text()
     assert {p.name for p in (tmp_path / "plots").iterdir()} == {
-        "roc_benign_malignant.png", "confusion_matrix.png", "ji_by_size_decile.png", "examples_best_worst.png"}
+        "roc_benign_malignant.png",
+        "confusion_matrix.png",
+        "ji_by_size_decile.png",
+        "examples_best_worst.png",
+    }
     assert main(["compare", str(a), str(b), "--markdown", str(tmp_path / "cmp.md")]) == 0
     assert "DeLong" in capsys.readouterr().out and "McNemar" in (tmp_path / "cmp.md").read_text()
 

@@ -60,8 +60,10 @@ def test_classification_only_ignores_the_clicks():
 
 def drawn_driu(head, feats, size):
     """The DRIU head exactly as drawn: upsample every side, concatenate, 1x1 conv."""
-    ups = [F.interpolate(side(f), size=size, mode="bilinear", align_corners=False)
-           for side, f in zip(head.sides, feats[1:], strict=True)]
+    ups = [
+        F.interpolate(side(f), size=size, mode="bilinear", align_corners=False)
+        for side, f in zip(head.sides, feats[1:], strict=True)
+    ]
     return head.fuse(torch.cat(ups, dim=1))
 
 

@@ -11,9 +11,24 @@ pytestmark = pytest.mark.slow
 def test_reproduce_trains_and_tables_the_three_systems(tmp_path):
     manifest = phantom_manifest(tmp_path / "phantoms", n=32, seed=1)
     out = tmp_path / "repro"
-    args = ["reproduce", "--data", str(manifest), "--out", str(out), "--no-noc", "--inputs-per-image", "2",
-            "width=0.125", "input_size=64", "batch_size=4", "iterations=2", "val_every=100", "num_workers=0",
-            "classes=[cyst, hemangioma, metastasis, hcc]", "malignant=[metastasis, hcc]"]
+    args = [
+        "reproduce",
+        "--data",
+        str(manifest),
+        "--out",
+        str(out),
+        "--no-noc",
+        "--inputs-per-image",
+        "2",
+        "width=0.125",
+        "input_size=64",
+        "batch_size=4",
+        "iterations=2",
+        "val_every=100",
+        "num_workers=0",
+        "classes=[cyst, hemangioma, metastasis, hcc]",
+        "malignant=[metastasis, hcc]",
+    ]
     assert main(args) == 0
     tables = (out / "tables.md").read_text()
     assert "Table 1. Segmentation" in tables and "Table 2. Benign vs malignant" in tables and "Table 2b" in tables

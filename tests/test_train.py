@@ -156,11 +156,21 @@ def test_train_cli_names_bad_rows_and_can_skip_them(tmp_path, phantoms, capsys):
     with open(bad, "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
         writer.writeheader()
-        writer.writerows({**r, "image": str(phantoms.parent / r["image"]), "mask": str(phantoms.parent / r["mask"])}
-                         for r in rows)
+        writer.writerows(
+            {**r, "image": str(phantoms.parent / r["image"]), "mask": str(phantoms.parent / r["mask"])} for r in rows
+        )
     smoke = Path(__file__).resolve().parents[1] / "configs" / "phantoms_smoke.yaml"
-    args = ["train", "--out", str(tmp_path / "run"), "--config", str(smoke), f"data={bad}", "iterations=1",
-            "val_every=100", *TINY]
+    args = [
+        "train",
+        "--out",
+        str(tmp_path / "run"),
+        "--config",
+        str(smoke),
+        f"data={bad}",
+        "iterations=1",
+        "val_every=100",
+        *TINY,
+    ]
     assert main(args) == 2
     err = capsys.readouterr().err
     assert "row 2: mask file not found" in err and "skip_bad_rows" in err

@@ -145,8 +145,17 @@ def test_read_logins(tmp_path):
 
 
 def _args(**kw):
-    base = dict(model="default", host="127.0.0.1", port=7860, provider="cpu", feedback_db=None, auth=[],
-                auth_file=None, store_images=False, max_concurrency=2)
+    base = dict(
+        model="default",
+        host="127.0.0.1",
+        port=7860,
+        provider="cpu",
+        feedback_db=None,
+        auth=[],
+        auth_file=None,
+        store_images=False,
+        max_concurrency=2,
+    )
     return Namespace(**{**base, **kw})
 
 

@@ -39,8 +39,9 @@ def find_busi() -> Path | None:
     root = Path(__file__).resolve().parents[1]
     candidates = [root.parent]
     try:
-        origin = subprocess.run(["git", "-C", str(root), "remote", "get-url", "origin"], capture_output=True,
-                                text=True, timeout=5).stdout.strip()
+        origin = subprocess.run(
+            ["git", "-C", str(root), "remote", "get-url", "origin"], capture_output=True, text=True, timeout=5
+        ).stdout.strip()
         if origin and Path(origin).is_dir():
             candidates.append(Path(origin).resolve().parent)
     except (OSError, subprocess.SubprocessError):

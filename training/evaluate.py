@@ -70,16 +70,32 @@ PAPER = {
         "one_click": [("joint", 37.4, None)],
     },
     "benign/malignant": {
-        "joint": {"auroc": (0.970, 0.956, 0.982), "sensitivity": (95.0, 86.9, 98.1),
-                  "specificity": (86.0, 81.7, 94.1), "accuracy": (90.4, 87.6, 93.0)},
-        "classification only": {"auroc": (0.944, 0.919, 0.964), "sensitivity": (91.5, 87.0, 95.5),
-                                "specificity": (89.0, 84.5, 93.5), "accuracy": (89.8, 86.8, 92.8)},
+        "joint": {
+            "auroc": (0.970, 0.956, 0.982),
+            "sensitivity": (95.0, 86.9, 98.1),
+            "specificity": (86.0, 81.7, 94.1),
+            "accuracy": (90.4, 87.6, 93.0),
+        },
+        "classification only": {
+            "auroc": (0.944, 0.919, 0.964),
+            "sensitivity": (91.5, 87.0, 95.5),
+            "specificity": (89.0, 84.5, 93.5),
+            "accuracy": (89.8, 86.8, 92.8),
+        },
     },
     "multi-class": {
-        "joint": {"auroc": (0.947, 0.929, 0.963), "sensitivity": (86.7, 82.8, 91.4),
-                  "specificity": (89.7, 85.1, 93.3), "accuracy": (82.2, 78.7, 85.9)},
-        "classification only": {"auroc": (0.926, 0.905, 0.943), "sensitivity": (82.3, 79.7, 89.2),
-                                "specificity": (89.7, 83.0, 92.3), "accuracy": (79.8, 75.8, 83.5)},
+        "joint": {
+            "auroc": (0.947, 0.929, 0.963),
+            "sensitivity": (86.7, 82.8, 91.4),
+            "specificity": (89.7, 85.1, 93.3),
+            "accuracy": (82.2, 78.7, 85.9),
+        },
+        "classification only": {
+            "auroc": (0.926, 0.905, 0.943),
+            "sensitivity": (82.3, 79.7, 89.2),
+            "specificity": (89.7, 83.0, 92.3),
+            "accuracy": (79.8, 75.8, 83.5),
+        },
     },
     # Table 3 (joint system): rows reference, columns predicted; 100 images x 5 inputs per class.
     "confusion_classes": ("cyst", "hemangioma", "metastasis", "hcc"),
@@ -262,8 +278,10 @@ def evaluate_image(
         }
         rec["baselines"].update({name: {"ji": v, "mean_ji": float(np.mean(v))} for name, v in base.items()})
         if mode == "two-click":
-            rec["predicted_shape_scores"] = {k: float(np.mean([sc[k] for sc in shapes])) if shapes else 0.0
-                                             for k in ("box_fill_deficit", "convexity_deficit")}
+            rec["predicted_shape_scores"] = {
+                k: float(np.mean([sc[k] for sc in shapes])) if shapes else 0.0
+                for k in ("box_fill_deficit", "convexity_deficit")
+            }
     if run_noc:
         first = evaluation_prompts(ref, "one-click", 1, s)[0]  # the first one-click input above
         jis = click_sequence(predictor, prepared, ref, first)
@@ -315,8 +333,11 @@ def evaluate(
             "malignant_classes": list(spec.malignant_classes),
             "input_size": spec.input_size,
         },
-        "data": {"n_images": len(records), "n_inputs": n_inputs,
-                 "labels": dict(sorted(Counter(r["label"] for r in records).items()))},
+        "data": {
+            "n_images": len(records),
+            "n_inputs": n_inputs,
+            "labels": dict(sorted(Counter(r["label"] for r in records).items())),
+        },
         "protocol": {
             "seed": seed,
             "modes": list(modes),
@@ -450,8 +471,10 @@ def _multiclass_block(true: np.ndarray, probs: np.ndarray, names, n_boot: int, s
         "auroc_per_class": {n: {"auroc": _num(per_class[i]), "ci95": _ci(ci[4 + i])} for i, n in enumerate(names)},
         "operating_point": "argmax; sensitivity and specificity are one-vs-rest, macro-averaged over classes",
         **_with_ci(summary, ("accuracy", "sensitivity", "specificity"), ci[1:4]),
-        "per_class": {n: {"sensitivity": _num(rates["sensitivity"][i]), "specificity": _num(rates["specificity"][i])}
-                      for i, n in enumerate(names)},
+        "per_class": {
+            n: {"sensitivity": _num(rates["sensitivity"][i]), "specificity": _num(rates["specificity"][i])}
+            for i, n in enumerate(names)
+        },
         "confusion_matrix": cm.tolist(),
     }
 
@@ -465,8 +488,11 @@ def _classification(records: list[dict], spec, mode: str, n_boot: int, seed: int
     probs = np.array([np.mean(r[key]["class_probs"], axis=0) for r in records])
     malig = np.array([float(np.mean(r[key]["malignant_prob"])) for r in records])
     for r, p, m in zip(records, probs, malig, strict=True):
-        r["classification"] = {"class_probs": p.tolist(), "malignant_prob": float(m),
-                               "predicted_class": int(p.argmax())}
+        r["classification"] = {
+            "class_probs": p.tolist(),
+            "malignant_prob": float(m),
+            "predicted_class": int(p.argmax()),
+        }
     truths = [r["true_class"] for r in records]
     malignant = [r["malignant"] for r in records]
     binary = None
@@ -501,8 +527,9 @@ def _noc_summary(records: list[dict], n_boot: int, seed: int) -> dict:
         out[name] = float(v.mean())
         out[f"{name}_ci95"] = _ci(stats.bootstrap_ci(lambda idx, v=v: v[idx].mean(), len(v), n_boot, seed))
         out[f"{name}_failed"] = float(np.mean([not r["noc"][f"{name}_reached"] for r in records]))
-    out["mean_ji_after_k"] = [float(np.mean([_ji_after(r["noc"]["ji_after_click"], k) for r in records]))
-                              for k in range(1, K_CLICKS + 1)]
+    out["mean_ji_after_k"] = [
+        float(np.mean([_ji_after(r["noc"]["ji_after_click"], k) for r in records])) for k in range(1, K_CLICKS + 1)
+    ]
     return out
 
 
@@ -516,12 +543,20 @@ def _baselines(records: list[dict], modes, n_boot: int, seed: int) -> dict:
     if all(m is not None for m in malignant):
         y = np.array(malignant, bool)
         for name, what in CLASSIFICATION_BASELINES.items():
-            out[name] = {"kind": "classification", "inputs": "reference mask", "what": what,
-                         **_binary_block(y, baseline_scores(records, name), n_boot, seed)}
+            out[name] = {
+                "kind": "classification",
+                "inputs": "reference mask",
+                "what": what,
+                **_binary_block(y, baseline_scores(records, name), n_boot, seed),
+            }
         if "two-click" in modes:
             for name, (_, what) in PREDICTED_SHAPE_BASELINES.items():
-                out[name] = {"kind": "classification", "inputs": "model's two-click outlines", "what": what,
-                             **_binary_block(y, baseline_scores(records, name), n_boot, seed)}
+                out[name] = {
+                    "kind": "classification",
+                    "inputs": "model's two-click outlines",
+                    "what": what,
+                    **_binary_block(y, baseline_scores(records, name), n_boot, seed),
+                }
     return out
 
 
@@ -557,8 +592,12 @@ def _paper(triple, auroc: bool = False) -> str:
 
 
 def markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
-    return ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|",
-            *("| " + " | ".join(r) + " |" for r in rows), ""]
+    return [
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join("---" for _ in header) + "|",
+        *("| " + " | ".join(r) + " |" for r in rows),
+        "",
+    ]
 
 
 def markdown_report(report: dict) -> str:
@@ -587,8 +626,15 @@ def markdown_report(report: dict) -> str:
         rows.append([label, "model", f"{fmt_pct(s['mean_ji'])} ± {fmt_pct(s['sd_ji'])}", _pct_ci(s["ci95"]), paper])
         for b in base.values():
             if b["kind"] == "segmentation" and _key(b["inputs"]) == key:
-                rows.append([label, f"baseline: {b['what']}", f"{fmt_pct(b['mean_ji'])} ± {fmt_pct(b['sd_ji'])}",
-                             _pct_ci(b["ci95"]), "–"])
+                rows.append(
+                    [
+                        label,
+                        f"baseline: {b['what']}",
+                        f"{fmt_pct(b['mean_ji'])} ± {fmt_pct(b['sd_ji'])}",
+                        _pct_ci(b["ci95"]),
+                        "–",
+                    ]
+                )
     lines += markdown_table(["Input", "System", "Mean JI ± SD", "95% CI", "Paper (liver)"], rows)
     lines.append(f"One-click baseline disk radius: {p['disk_radius']}.")
     lines.append("")
@@ -600,35 +646,74 @@ def markdown_report(report: dict) -> str:
 def _classification_markdown(report: dict) -> list[str]:
     cls = report["classification"]
     if not cls:
-        return ["## Table 2. Classification", "", "Not evaluated: the labels name neither the model's classes "
-                "nor benign/malignant.", ""]
-    lines = ["## Table 2. Classification", "",
-             f"From the {cls['inputs']} inputs; {report['protocol']['classification_averaging']}.", ""]
+        return [
+            "## Table 2. Classification",
+            "",
+            "Not evaluated: the labels name neither the model's classes nor benign/malignant.",
+            "",
+        ]
+    lines = [
+        "## Table 2. Classification",
+        "",
+        f"From the {cls['inputs']} inputs; {report['protocol']['classification_averaging']}.",
+        "",
+    ]
     bm = benign_malignant(cls)
     if bm:
         base = {n: b for n, b in report["baselines"].items() if b["kind"] == "classification"}
-        header = ["Benign/malignant", "Model", *(f"Baseline: {n.replace('_', ' ')}" for n in base),
-                  "Paper: joint", "Paper: classification only"]
-        rows = [["AUROC", fmt_auc(bm["auroc"], bm["auroc_ci95"]),
-                 *(fmt_auc(b["auroc"], b["auroc_ci95"]) for b in base.values()),
-                 *(_paper(PAPER["benign/malignant"][s]["auroc"], True) for s in ("joint", "classification only"))]]
+        header = [
+            "Benign/malignant",
+            "Model",
+            *(f"Baseline: {n.replace('_', ' ')}" for n in base),
+            "Paper: joint",
+            "Paper: classification only",
+        ]
+        rows = [
+            [
+                "AUROC",
+                fmt_auc(bm["auroc"], bm["auroc_ci95"]),
+                *(fmt_auc(b["auroc"], b["auroc_ci95"]) for b in base.values()),
+                *(_paper(PAPER["benign/malignant"][s]["auroc"], True) for s in ("joint", "classification only")),
+            ]
+        ]
         for metric in ("sensitivity", "specificity", "accuracy"):
-            rows.append([f"{metric.capitalize()} (%)", _pct_with_ci(bm[metric], bm[metric + "_ci95"]),
-                         *(_pct_with_ci(b[metric], b[metric + "_ci95"]) for b in base.values()),
-                         *(_paper(PAPER["benign/malignant"][s][metric]) for s in ("joint", "classification only"))])
+            rows.append(
+                [
+                    f"{metric.capitalize()} (%)",
+                    _pct_with_ci(bm[metric], bm[metric + "_ci95"]),
+                    *(_pct_with_ci(b[metric], b[metric + "_ci95"]) for b in base.values()),
+                    *(_paper(PAPER["benign/malignant"][s][metric]) for s in ("joint", "classification only")),
+                ]
+            )
         lines += markdown_table(header, rows)
         threshold = "undefined" if bm["threshold"] is None else f"{bm['threshold']:.3f}"
-        lines += [f"Sensitivity, specificity and accuracy at {bm['operating_point']} (model threshold "
-                  f"{threshold}); the reference baselines score the reference outline (an oracle input), the "
-                  "predicted ones the model's own two-click outlines (shape alone, no texture).", ""]
+        lines += [
+            f"Sensitivity, specificity and accuracy at {bm['operating_point']} (model threshold "
+            f"{threshold}); the reference baselines score the reference outline (an oracle input), the "
+            "predicted ones the model's own two-click outlines (shape alone, no texture).",
+            "",
+        ]
     if cls["task"] != "benign/malignant":
-        rows = [["AUROC (macro, one-vs-rest)", fmt_auc(cls["auroc"], cls["auroc_ci95"]),
-                 *(_paper(PAPER["multi-class"][s]["auroc"], True) for s in ("joint", "classification only"))]]
+        rows = [
+            [
+                "AUROC (macro, one-vs-rest)",
+                fmt_auc(cls["auroc"], cls["auroc_ci95"]),
+                *(_paper(PAPER["multi-class"][s]["auroc"], True) for s in ("joint", "classification only")),
+            ]
+        ]
         rows += [[f"AUROC {n}", fmt_auc(a["auroc"], a["ci95"]), "–", "–"] for n, a in cls["auroc_per_class"].items()]
-        for metric, label in (("sensitivity", "Sensitivity (macro, %)"), ("specificity", "Specificity (macro, %)"),
-                              ("accuracy", "Accuracy (%)")):
-            rows.append([label, _pct_with_ci(cls[metric], cls[metric + "_ci95"]),
-                         *(_paper(PAPER["multi-class"][s][metric]) for s in ("joint", "classification only"))])
+        for metric, label in (
+            ("sensitivity", "Sensitivity (macro, %)"),
+            ("specificity", "Specificity (macro, %)"),
+            ("accuracy", "Accuracy (%)"),
+        ):
+            rows.append(
+                [
+                    label,
+                    _pct_with_ci(cls[metric], cls[metric + "_ci95"]),
+                    *(_paper(PAPER["multi-class"][s][metric]) for s in ("joint", "classification only")),
+                ]
+            )
         header = [" / ".join(cls["class_names"]), "Model", "Paper: joint", "Paper: classification only"]
         lines += markdown_table(header, rows)
     lines += ["## Table 3. Confusion matrix (rows: reference, columns: model)", ""]
@@ -646,8 +731,14 @@ def _classification_markdown(report: dict) -> list[str]:
 
 def _confusion_table(names, cm, caption: str) -> list[str]:
     cm = np.asarray(cm)
-    rows = [[f"{n} (n={int(cm[i].sum())})", *(str(int(v)) for v in cm[i]),
-             fmt_pct(cm[i, i] / cm[i].sum() if cm[i].sum() else None)] for i, n in enumerate(names)]
+    rows = [
+        [
+            f"{n} (n={int(cm[i].sum())})",
+            *(str(int(v)) for v in cm[i]),
+            fmt_pct(cm[i, i] / cm[i].sum() if cm[i].sum() else None),
+        ]
+        for i, n in enumerate(names)
+    ]
     rows.append(["Total", *("" for _ in names), fmt_pct(np.trace(cm) / cm.sum() if cm.sum() else None)])
     return [f"*{caption}*", "", *markdown_table(["", *names, "Accuracy (%)"], rows)]
 
@@ -656,27 +747,58 @@ def _beyond_markdown(report: dict) -> list[str]:
     lines = ["## Beyond the paper", ""]
     noc_ = report["noc"]
     if noc_:
-        lines += [f"NoC (RITM protocol, from {noc_['start']}, corrective click at the centre of the largest error "
-                  f"region, at most {noc_['max_clicks']} clicks):", ""]
-        rows = [[f"NoC@{t}", f"{noc_[f'noc{t}']:.2f} ({noc_[f'noc{t}_ci95'][0]:.2f}, {noc_[f'noc{t}_ci95'][1]:.2f})",
-                 fmt_pct(noc_[f"noc{t}_failed"])] for t in (85, 90)]
+        lines += [
+            f"NoC (RITM protocol, from {noc_['start']}, corrective click at the centre of the largest error "
+            f"region, at most {noc_['max_clicks']} clicks):",
+            "",
+        ]
+        rows = [
+            [
+                f"NoC@{t}",
+                f"{noc_[f'noc{t}']:.2f} ({noc_[f'noc{t}_ci95'][0]:.2f}, {noc_[f'noc{t}_ci95'][1]:.2f})",
+                fmt_pct(noc_[f"noc{t}_failed"]),
+            ]
+            for t in (85, 90)
+        ]
         lines += markdown_table(["", "Mean clicks (95% CI)", "Never reached (%)"], rows)
-        lines += markdown_table([f"JI after {k} click{'s' if k > 1 else ''}" for k in range(1, K_CLICKS + 1)],
-                        [[fmt_pct(v) for v in noc_["mean_ji_after_k"]]])
+        lines += markdown_table(
+            [f"JI after {k} click{'s' if k > 1 else ''}" for k in range(1, K_CLICKS + 1)],
+            [[fmt_pct(v) for v in noc_["mean_ji_after_k"]]],
+        )
     deciles = report["by_size_decile"]
     if deciles:
         cols = [c for c in deciles[0] if c in SERIES]
         lines += ["Mean JI (%) by lesion-size decile (ten groups of equal size by reference area):", ""]
-        lines += markdown_table(["Decile", "n", "Area (px)", *(SERIES[c] for c in cols)],
-                        [[str(r["decile"]), str(r["n_images"]), f"{r['area_px'][0]}–{r['area_px'][1]}",
-                          *(fmt_pct(r[c]) for c in cols)] for r in deciles])
+        lines += markdown_table(
+            ["Decile", "n", "Area (px)", *(SERIES[c] for c in cols)],
+            [
+                [
+                    str(r["decile"]),
+                    str(r["n_images"]),
+                    f"{r['area_px'][0]}–{r['area_px'][1]}",
+                    *(fmt_pct(r[c]) for c in cols),
+                ]
+                for r in deciles
+            ],
+        )
     seg = report["segmentation"]
     if seg:
         labels = sorted({lab for s in seg.values() for lab in s["by_class"]})
         lines += ["Mean JI (%) by class:", ""]
-        lines += markdown_table(["Class", *(f"{k.replace('_', '-')} (n)" for k in seg)],
-                        [[lab, *(f"{fmt_pct(s['by_class'][lab]['mean_ji'])} ± {fmt_pct(s['by_class'][lab]['sd_ji'])} "
-                                 f"({s['by_class'][lab]['n_images']})" for s in seg.values())] for lab in labels])
+        lines += markdown_table(
+            ["Class", *(f"{k.replace('_', '-')} (n)" for k in seg)],
+            [
+                [
+                    lab,
+                    *(
+                        f"{fmt_pct(s['by_class'][lab]['mean_ji'])} ± {fmt_pct(s['by_class'][lab]['sd_ji'])} "
+                        f"({s['by_class'][lab]['n_images']})"
+                        for s in seg.values()
+                    ),
+                ]
+                for lab in labels
+            ],
+        )
     return lines
 
 
@@ -743,8 +865,9 @@ def cli_main(args: argparse.Namespace) -> int:
         return fail(f"cannot load the model {args.model}: {exc}")
     radius, rule = disk_radius_from_training(args.data)
     modes = MODES if args.mode == "both" else (args.mode,)
-    report = evaluate(predictor, cases, modes, args.seed, args.inputs_per_image, args.noc, args.bootstrap,
-                      radius, rule, progress=True)
+    report = evaluate(
+        predictor, cases, modes, args.seed, args.inputs_per_image, args.noc, args.bootstrap, radius, rule, progress=True
+    )
     report["data"] = {"manifest": str(args.data), "split": args.split, **report["data"]}
     report["model"]["path"] = str(args.model)
     write_json(report, args.report)
@@ -770,8 +893,10 @@ def _one_line(report: dict) -> str:
     if bm:
         parts.append(f"benign/malignant AUROC {fmt_auc(bm['auroc'])}")
     if report["classification"] and report["classification"]["task"] != "benign/malignant":
-        parts.append(f"{report['classification']['task']} AUROC {fmt_auc(report['classification']['auroc'])}, "
-                     f"accuracy {fmt_pct(report['classification']['accuracy'])}%")
+        parts.append(
+            f"{report['classification']['task']} AUROC {fmt_auc(report['classification']['auroc'])}, "
+            f"accuracy {fmt_pct(report['classification']['accuracy'])}%"
+        )
     if report["noc"]:
         parts.append(f"NoC@85 {report['noc']['noc85']:.2f}, NoC@90 {report['noc']['noc90']:.2f}")
     return "; ".join(parts)
@@ -815,8 +940,12 @@ def compare_reports(a: dict, b: dict, n_boot: int = 2000, seed: int = 0) -> dict
     for key in ("two_click", "one_click"):
         if key in a["segmentation"] and key in b["segmentation"]:
             ja, jb = [r[key]["mean_ji"] for r in ra], [r[key]["mean_ji"] for r in rb]
-            out["segmentation"][key] = {"a": float(np.mean(ja)), "b": float(np.mean(jb)),
-                                        "test": "Wilcoxon signed-rank", **stats.wilcoxon_paired(ja, jb)}
+            out["segmentation"][key] = {
+                "a": float(np.mean(ja)),
+                "b": float(np.mean(jb)),
+                "test": "Wilcoxon signed-rank",
+                **stats.wilcoxon_paired(ja, jb),
+            }
     bma, bmb = benign_malignant(a["classification"]), benign_malignant(b["classification"])
     if bma and bmb and bma["threshold"] is not None and bmb["threshold"] is not None:
         y = np.array([r["malignant"] for r in ra], bool)
@@ -825,10 +954,16 @@ def compare_reports(a: dict, b: dict, n_boot: int = 2000, seed: int = 0) -> dict
         ca, cb = (sa >= bma["threshold"]) == y, (sb >= bmb["threshold"]) == y
         out["classification"]["benign_malignant"] = {
             "auroc": {"test": "DeLong, paired", **stats.delong_test(y, sa, sb)},
-            **{name: {"a": float(ca[sel].mean()), "b": float(cb[sel].mean()), "test": "McNemar",
-                      **stats.mcnemar(ca[sel], cb[sel])}
-               for name, sel in (("sensitivity", y), ("specificity", ~y), ("accuracy", np.ones_like(y)))
-               if sel.any()},
+            **{
+                name: {
+                    "a": float(ca[sel].mean()),
+                    "b": float(cb[sel].mean()),
+                    "test": "McNemar",
+                    **stats.mcnemar(ca[sel], cb[sel]),
+                }
+                for name, sel in (("sensitivity", y), ("specificity", ~y), ("accuracy", np.ones_like(y)))
+                if sel.any()
+            },
         }
     ma, mb = a["classification"], b["classification"]
     if ma and mb and ma["task"] != "benign/malignant" and ma["class_names"] == mb["class_names"]:
@@ -846,11 +981,17 @@ def _compare_multiclass(ra: list[dict], rb: list[dict], names, n_boot: int, seed
 
     ca, cb = pa.argmax(axis=1) == true, pb.argmax(axis=1) == true
     return {
-        "auroc_macro": {"a": stats.one_vs_rest_auroc(true, pa)[1], "b": stats.one_vs_rest_auroc(true, pb)[1],
-                        "test": f"paired bootstrap ({n_boot} resamples within classes)",
-                        "p": stats.paired_bootstrap_test(macro_difference, len(true), n_boot, seed, strata=true)},
-        "auroc_per_class": {n: {"test": "DeLong, paired", **stats.delong_test(true == k, pa[:, k], pb[:, k])}
-                            for k, n in enumerate(names) if 0 < (true == k).sum() < len(true)},
+        "auroc_macro": {
+            "a": stats.one_vs_rest_auroc(true, pa)[1],
+            "b": stats.one_vs_rest_auroc(true, pb)[1],
+            "test": f"paired bootstrap ({n_boot} resamples within classes)",
+            "p": stats.paired_bootstrap_test(macro_difference, len(true), n_boot, seed, strata=true),
+        },
+        "auroc_per_class": {
+            n: {"test": "DeLong, paired", **stats.delong_test(true == k, pa[:, k], pb[:, k])}
+            for k, n in enumerate(names)
+            if 0 < (true == k).sum() < len(true)
+        },
         "accuracy": {"a": float(ca.mean()), "b": float(cb.mean()), "test": "McNemar", **stats.mcnemar(ca, cb)},
     }
 
@@ -862,33 +1003,78 @@ def fmt_p(p: float | None) -> str:
 def compare_markdown(result: dict) -> str:
     """The paired comparison as a Markdown table (A vs B, difference, test, p)."""
     a, b = result["a"], result["b"]
-    lines = [f"# {a['name']} {a['version']} (A) vs {b['name']} {b['version']} (B)", "",
-             f"{result['n_images']} paired images. " + " ".join(result["notes"]), ""]
+    lines = [
+        f"# {a['name']} {a['version']} (A) vs {b['name']} {b['version']} (B)",
+        "",
+        f"{result['n_images']} paired images. " + " ".join(result["notes"]),
+        "",
+    ]
     rows = []
     for key, s in result["segmentation"].items():
-        rows.append([f"Mean JI, {key.replace('_', '-')} (%)", fmt_pct(s["a"]), fmt_pct(s["b"]),
-                     f"{100 * (s['a'] - s['b']):+.1f}", s["test"], fmt_p(s["p"])])
+        rows.append(
+            [
+                f"Mean JI, {key.replace('_', '-')} (%)",
+                fmt_pct(s["a"]),
+                fmt_pct(s["b"]),
+                f"{100 * (s['a'] - s['b']):+.1f}",
+                s["test"],
+                fmt_p(s["p"]),
+            ]
+        )
     bm = result["classification"].get("benign_malignant")
     if bm:
         t = bm["auroc"]
-        rows.append(["AUROC, benign/malignant", f"{t['auroc_a']:.3f}", f"{t['auroc_b']:.3f}",
-                     f"{t['difference']:+.3f} ({t['ci95'][0]:+.3f}, {t['ci95'][1]:+.3f})", t["test"], fmt_p(t["p"])])
+        rows.append(
+            [
+                "AUROC, benign/malignant",
+                f"{t['auroc_a']:.3f}",
+                f"{t['auroc_b']:.3f}",
+                f"{t['difference']:+.3f} ({t['ci95'][0]:+.3f}, {t['ci95'][1]:+.3f})",
+                t["test"],
+                fmt_p(t["p"]),
+            ]
+        )
         for name in ("sensitivity", "specificity", "accuracy"):
             if name in bm:
                 s = bm[name]
-                rows.append([f"{name.capitalize()}, benign/malignant (%)", fmt_pct(s["a"]), fmt_pct(s["b"]),
-                             f"{100 * (s['a'] - s['b']):+.1f}", f"{s['test']} ({s['method']})", fmt_p(s["p"])])
+                rows.append(
+                    [
+                        f"{name.capitalize()}, benign/malignant (%)",
+                        fmt_pct(s["a"]),
+                        fmt_pct(s["b"]),
+                        f"{100 * (s['a'] - s['b']):+.1f}",
+                        f"{s['test']} ({s['method']})",
+                        fmt_p(s["p"]),
+                    ]
+                )
     mc = result["classification"].get("multi_class")
     if mc:
         t = mc["auroc_macro"]
-        rows.append(["AUROC, macro", f"{t['a']:.3f}", f"{t['b']:.3f}", f"{t['a'] - t['b']:+.3f}", t["test"],
-                     fmt_p(t["p"])])
+        rows.append(
+            ["AUROC, macro", f"{t['a']:.3f}", f"{t['b']:.3f}", f"{t['a'] - t['b']:+.3f}", t["test"], fmt_p(t["p"])]
+        )
         for n, t in mc["auroc_per_class"].items():
-            rows.append([f"AUROC, {n} vs rest", f"{t['auroc_a']:.3f}", f"{t['auroc_b']:.3f}",
-                         f"{t['difference']:+.3f}", t["test"], fmt_p(t["p"])])
+            rows.append(
+                [
+                    f"AUROC, {n} vs rest",
+                    f"{t['auroc_a']:.3f}",
+                    f"{t['auroc_b']:.3f}",
+                    f"{t['difference']:+.3f}",
+                    t["test"],
+                    fmt_p(t["p"]),
+                ]
+            )
         s = mc["accuracy"]
-        rows.append(["Accuracy, argmax (%)", fmt_pct(s["a"]), fmt_pct(s["b"]), f"{100 * (s['a'] - s['b']):+.1f}",
-                     f"{s['test']} ({s['method']})", fmt_p(s["p"])])
+        rows.append(
+            [
+                "Accuracy, argmax (%)",
+                fmt_pct(s["a"]),
+                fmt_pct(s["b"]),
+                f"{100 * (s['a'] - s['b']):+.1f}",
+                f"{s['test']} ({s['method']})",
+                fmt_p(s["p"]),
+            ]
+        )
     lines += markdown_table(["", "A", "B", "A − B", "Test", "p"], rows)
     return "\n".join(lines) + "\n"
 

@@ -107,8 +107,15 @@ def confusion(cls: dict, path: Path) -> Path:
     ax.imshow(cm, cmap="Blues")
     for i, j in np.ndindex(cm.shape):
         ax.text(j, i, str(cm[i, j]), ha="center", va="center", color="white" if cm[i, j] > cm.max() / 2 else "black")
-    ax.set(xticks=range(len(names)), yticks=range(len(names)), xticklabels=names, yticklabels=names,
-           xlabel="model", ylabel="reference", title=f"Confusion matrix ({cls['operating_point'].split(';')[0]})")
+    ax.set(
+        xticks=range(len(names)),
+        yticks=range(len(names)),
+        xticklabels=names,
+        yticklabels=names,
+        xlabel="model",
+        ylabel="reference",
+        title=f"Confusion matrix ({cls['operating_point'].split(';')[0]})",
+    )
     return _save(fig, path)
 
 
@@ -119,10 +126,21 @@ def ji_by_decile(report: dict, path: Path) -> Path:
     ax = fig.subplots()
     for key in (k for k in rows[0] if k in SERIES):
         model = key in report["segmentation"]
-        ax.plot(deciles, [100 * r[key] for r in rows], marker="o" if model else ".", lw=2 if model else 1,
-                ls="-" if model else "--", label=SERIES[key])
-    ax.set(xlabel="lesion-size decile (1 = smallest)", ylabel="mean Jaccard index (%)", ylim=(0, 100),
-           xticks=range(1, 11), title="Jaccard by lesion size")
+        ax.plot(
+            deciles,
+            [100 * r[key] for r in rows],
+            marker="o" if model else ".",
+            lw=2 if model else 1,
+            ls="-" if model else "--",
+            label=SERIES[key],
+        )
+    ax.set(
+        xlabel="lesion-size decile (1 = smallest)",
+        ylabel="mean Jaccard index (%)",
+        ylim=(0, 100),
+        xticks=range(1, 11),
+        title="Jaccard by lesion size",
+    )
     ax.legend(fontsize=8)
     return _save(fig, path)
 
@@ -149,8 +167,11 @@ def overlays(report: dict, predictor, cases: dict, path: Path) -> Path:
             ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, color="yellow", lw=0.8))
         for c in prompt.clicks:
             ax.plot(c.x, c.y, "+" if c.positive else "x", color="cyan" if c.positive else "orange", ms=8)
-        ax.set_title(f"{which}: {rec['case_id']} ({rec['label']})\ninput 1 JI {100 * rec[key]['ji'][0]:.1f}%, "
-                     f"image mean {100 * rec[key]['mean_ji']:.1f}%", fontsize=8)
+        ax.set_title(
+            f"{which}: {rec['case_id']} ({rec['label']})\ninput 1 JI {100 * rec[key]['ji'][0]:.1f}%, "
+            f"image mean {100 * rec[key]['mean_ji']:.1f}%",
+            fontsize=8,
+        )
         ax.axis("off")
     fig.suptitle(f"{key.replace('_', '-')}: reference (green), model (red)", fontsize=10)
     return _save(fig, path)

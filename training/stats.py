@@ -236,16 +236,23 @@ def mcnemar(correct_a, correct_b) -> dict:
     if n < MCNEMAR_EXACT_BELOW:
         return {**out, "p": float(min(1.0, 2.0 * sps.binom.cdf(min(only_a, only_b), n, 0.5)))}
     chi2 = (abs(only_a - only_b) - 1) ** 2 / n
-    return {**out, "method": "chi-square, continuity-corrected", "statistic": float(chi2),
-            "p": float(sps.chi2.sf(chi2, 1))}
+    return {
+        **out,
+        "method": "chi-square, continuity-corrected",
+        "statistic": float(chi2),
+        "p": float(sps.chi2.sf(chi2, 1)),
+    }
 
 
 def wilcoxon_paired(a, b) -> dict:
     """Wilcoxon signed-rank test of paired values (scipy; zero differences dropped), two-sided."""
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     d = a - b
-    out = {"n": int(len(d)), "mean_difference": float(d.mean()) if len(d) else float("nan"),
-           "median_difference": float(np.median(d)) if len(d) else float("nan")}
+    out = {
+        "n": int(len(d)),
+        "mean_difference": float(d.mean()) if len(d) else float("nan"),
+        "median_difference": float(np.median(d)) if len(d) else float("nan"),
+    }
     if not np.any(d != 0):
         return {**out, "statistic": None, "p": 1.0}
     res = sps.wilcoxon(a, b)
