@@ -147,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="output folder (manifest.csv and any files)")
     p.add_argument("--n", type=int, default=200, help="phantoms: how many images")
     p.add_argument("--seed", type=int, default=0)
-    p.set_defaults(run=_delegate("training.data", "cli_main"))
+    p.set_defaults(run=_delegate("training.adapters", "cli_main"))
 
     p = sub.add_parser("feedback", help="reviewer feedback store")
     fsub = p.add_subparsers(dest="feedback_command", required=True, metavar="ACTION")

@@ -4,11 +4,11 @@ classifies held-out BUSI lesions (when BUSI is available) well above the no-lear
 import numpy as np
 import pytest
 
+from core.manifest import read_manifest
 from core.metrics import jaccard
 from core.runtime import Segmenter
+from training.adapters import busi_manifest, find_busi
 from training.clicks import evaluation_prompts
-from training.data import busi_manifest, find_busi
-from training.manifest import read_manifest
 from training.stats import auroc
 
 

@@ -12,11 +12,11 @@ from tiny_model import BINARY, FOUR_CLASS, build_tiny_model
 
 from core.cli import main
 from core.contract import InputSpec
+from core.manifest import read_manifest, write_manifest
 from core.prompt import Prompt
 from core.runtime import Segmenter
 from training import evaluate as ev
-from training.data import phantom_manifest
-from training.manifest import read_manifest, write_manifest
+from training.adapters import phantom_manifest
 from training.phantoms import MALIGNANT
 
 N_BOOT = 100

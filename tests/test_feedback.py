@@ -25,9 +25,9 @@ import numpy as np
 import pytest
 
 from core.cli import main as cli_main
+from core.manifest import read_manifest
 from core.prompt import Prompt
 from core.runtime import Prediction
-from training.manifest import read_manifest
 from webapp.feedback import (
     COMMENT_MAX_CHARS,
     MIGRATIONS,

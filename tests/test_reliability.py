@@ -23,10 +23,10 @@ from conftest import free_port
 from test_imageio import _dicom, _encode, bomb_png
 
 from core.imageio import load_image
+from core.manifest import read_manifest
 from core.metrics import jaccard
 from core.prompt import Prompt
 from core.runtime import Segmenter
-from training.manifest import read_manifest
 from webapp.feedback import FeedbackStore, pixel_sha256
 
 pytestmark = pytest.mark.slow

@@ -3,7 +3,7 @@ import json
 import pytest
 
 from core.cli import main
-from training.data import phantom_manifest
+from training.adapters import phantom_manifest
 
 pytestmark = pytest.mark.slow
 

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from training.adapters import phantom_manifest
 from training.config import TrainConfig
-from training.data import phantom_manifest
 from training.train import lr_factor, train
 
 TINY = [

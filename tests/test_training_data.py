@@ -5,7 +5,10 @@ import cv2
 import numpy as np
 import pytest
 
+from core.manifest import ManifestError, read_manifest, write_manifest
 from core.preprocess import prompt_extent
+from core.splits import stratified_group_split
+from training.adapters import aul_manifest, busi_manifest, phantom_manifest
 from training.clicks import (
     ClickConfig,
     background_band,
@@ -15,10 +18,7 @@ from training.clicks import (
     tight_box,
     training_prompt,
 )
-from training.data import aul_manifest, busi_manifest, phantom_manifest
-from training.manifest import ManifestError, read_manifest, write_manifest
 from training.phantoms import CLASSES, make_phantom
-from training.splits import stratified_group_split
 
 
 def _disk(h=100, w=120, cx=60, cy=50, r=20):
@@ -150,7 +150,7 @@ def test_aul_polygons_become_masks(tmp_path):
 
 
 def test_busi_adapter_drops_normal_and_label_conflicts(tmp_path):
-    from training.data import find_busi
+    from training.adapters import find_busi
 
     busi_dir = find_busi()
     if busi_dir is None:

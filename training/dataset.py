@@ -13,12 +13,12 @@ from torch.utils.data import Dataset
 
 from core.contract import InputSpec
 from core.geometry import Letterbox
+from core.manifest import Case
 from core.preprocess import model_input, prompt_extent, zoom_frame
 from core.prompt import Prompt
 
 from .clicks import ClickConfig, tight_box, training_prompt
 from .config import TrainConfig
-from .manifest import Case
 
 
 class ClickDataset(Dataset):

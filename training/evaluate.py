@@ -32,6 +32,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from core.manifest import Case, ManifestError, read_manifest
 from core.metrics import jaccard
 from core.prompt import Prompt
 from core.runtime import Predictor
@@ -39,7 +40,6 @@ from core.runtime import Predictor
 from . import stats
 from .clicks import DEFAULT as CLICKS
 from .clicks import corrective_click, evaluation_prompts, tight_box
-from .manifest import Case, ManifestError, read_manifest
 
 MODES = ("two-click", "one-click")
 # Readable names of the per-image Jaccard series (model by mode, and the segmentation baselines).

@@ -14,6 +14,8 @@ import argparse
 import json
 from pathlib import Path
 
+from core.manifest import read_manifest
+
 from .checkpoint import load_predictor
 from .config import TrainConfig
 from .evaluate import (
@@ -27,7 +29,6 @@ from .evaluate import (
     markdown_table,
     write_json,
 )
-from .manifest import read_manifest
 from .train import train
 
 SYSTEMS = {"seg": "segmentation only", "cls": "classification only", "joint": "joint"}

@@ -25,6 +25,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 from tqdm import tqdm
 
+from core.manifest import Case, ManifestError, read_manifest
 from core.metrics import jaccard
 from core.runtime import cpu_threads
 
@@ -33,7 +34,6 @@ from .clicks import evaluation_prompts
 from .config import TrainConfig
 from .dataset import ClickDataset
 from .losses import alpha_focal_loss, binary_focal_loss, class_alpha, soft_jaccard_loss
-from .manifest import Case, ManifestError, read_manifest
 from .networks import ClickNet, build_network
 from .stats import auroc
 

@@ -4,7 +4,7 @@ The manifest (``DIR/manifest.csv`` with ``DIR/images/<sha256>.png`` and ``DIR/ma
 holds the cases accepted as reference whose image was stored (``--store-images``); ``liverclick train``
 reads it as it is. Its label is the reviewer's class (the correction when they disagreed), its group
 the image's pixel hash, so that reviews of one image never cross splits (exact duplicates only: two
-frames of one lesion are different images here). Splits follow the paper (training/splits.py).
+frames of one lesion are different images here). Splits follow the paper (core/splits.py).
 Where reviewers gave one lesion (outlines overlapping by IoU >= 0.5) different classes, those cases
 are left out and counted: a training label must not be a coin toss.
 
@@ -23,6 +23,9 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+
+from core.manifest import write_manifest
+from core.splits import DEFAULT_FRACTIONS, assign_splits
 
 from .feedback import FeedbackError, FeedbackRecord, FeedbackStore
 
@@ -150,9 +153,6 @@ def agreement_markdown(report: dict) -> str:
 
 def export_dataset(store: FeedbackStore, out_dir: str | Path, fractions: dict | None = None, seed: int = 0) -> dict:
     """Write the accepted cases with stored images as a training manifest; returns what was done."""
-    from training.data import DEFAULT_FRACTIONS, assign_splits
-    from training.manifest import write_manifest
-
     out = Path(out_dir)
     (out / "images").mkdir(parents=True, exist_ok=True)
     (out / "masks").mkdir(parents=True, exist_ok=True)

@@ -3,7 +3,7 @@
 Columns: ``image``, ``mask`` (paths relative to the CSV), ``label``, ``group`` (patient id or any
 grouping that must never cross train/test), optional ``split`` (train/val/test). Other columns are
 kept. Reading validates every row and names the row in each message; with ``skip_bad`` the bad rows
-are left out and reported instead. numpy only: evaluation of an ONNX model needs no torch.
+are left out and reported instead. numpy only: evaluation of an ONNX model and the feedback export need no torch.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from core.imageio import ImageError, load_image
+from .imageio import ImageError, load_image
 
 REQUIRED = ("image", "mask", "label", "group")
 SPLITS = ("train", "val", "test")

@@ -2,7 +2,8 @@
 each, so that every size is represented; images of one group (patient) never cross sets.
 
 Works on whole groups: a group's class is its lesions' label (groups that mix labels must be
-removed first) and its size is its lesions' mean area. Deterministic from the seed.
+removed first) and its size is its lesions' mean area. Deterministic from the seed. Training's adapters
+and the feedback export both split their manifests here.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 from collections import defaultdict
 
 import numpy as np
+
+DEFAULT_FRACTIONS = {"test": 0.2, "val": 0.15}
 
 
 def stratified_group_split(
@@ -35,6 +38,18 @@ def stratified_group_split(
             for gid in chunk[start:]:
                 out[gid] = "train"
     return out
+
+
+def assign_splits(rows: list[dict], fractions: dict[str, float], seed: int) -> list[dict]:
+    """Set each manifest row's ``split`` by the paper's protocol over groups (label, mean lesion area)."""
+    areas: dict[str, list[float]] = defaultdict(list)
+    labels: dict[str, str] = {}
+    for r in rows:
+        areas[r["group"]].append(float(r["area_px"]))
+        labels[r["group"]] = r["label"]
+    groups = {g: (labels[g], float(np.mean(a))) for g, a in areas.items()}
+    split = stratified_group_split(groups, fractions, seed)
+    return [{**r, "split": split[r["group"]]} for r in rows]
 
 
 def _count(n: int, frac: float, rng: np.random.Generator) -> int:

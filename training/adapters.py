@@ -6,7 +6,7 @@
   outlines in ``<Class>/segmentation/mass/N.json``; polygons are rasterised into mask PNGs.
 - Synthetic liver phantoms (4 classes), written as PNGs.
 
-Each adapter assigns the paper's split (training/splits.py) unless told not to.
+Each adapter assigns the paper's split (core/splits.py).
 """
 
 from __future__ import annotations
@@ -23,12 +23,11 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from .manifest import write_manifest
+from core.manifest import write_manifest
+from core.splits import DEFAULT_FRACTIONS, assign_splits
+
 from .phantoms import CLASSES as PHANTOM_CLASSES
 from .phantoms import make_phantom
-from .splits import stratified_group_split
-
-DEFAULT_FRACTIONS = {"test": 0.2, "val": 0.15}
 
 
 def find_busi() -> Path | None:
@@ -54,18 +53,6 @@ def find_busi() -> Path | None:
 
 def _rel(path: Path, out_dir: Path) -> str:
     return os.path.relpath(path.resolve(), out_dir.resolve())
-
-
-def assign_splits(rows: list[dict], fractions: dict[str, float], seed: int) -> list[dict]:
-    """Set each row's ``split`` by the paper's protocol over groups (label, mean lesion area)."""
-    areas: dict[str, list[float]] = defaultdict(list)
-    labels: dict[str, str] = {}
-    for r in rows:
-        areas[r["group"]].append(float(r["area_px"]))
-        labels[r["group"]] = r["label"]
-    groups = {g: (labels[g], float(np.mean(a))) for g, a in areas.items()}
-    split = stratified_group_split(groups, fractions, seed)
-    return [{**r, "split": split[r["group"]]} for r in rows]
 
 
 def busi_manifest(src: Path, out_dir: Path, fractions=DEFAULT_FRACTIONS, seed: int = 0) -> Path:
