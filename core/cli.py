@@ -106,12 +106,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=None, help="evaluate only the first N images")
     p.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples for the 95%% CIs")
     p.add_argument("--provider", default="auto", choices=["auto", "cpu", "cuda"], help="ONNX Runtime provider")
-    p.set_defaults(run=_delegate("training.evaluate", "cli_main"))
+    p.set_defaults(run=_delegate("training.evaluation.cli", "evaluate_main"))
 
     p = sub.add_parser("compare", help="paired tests between two evaluation reports")
     p.add_argument("reports", nargs=2, type=Path)
     p.add_argument("--markdown", type=Path, default=None)
-    p.set_defaults(run=_delegate("training.evaluate", "compare_main"))
+    p.set_defaults(run=_delegate("training.evaluation.cli", "compare_main"))
 
     p = sub.add_parser("reproduce", help="train and evaluate the paper's three systems, tables side by side")
     p.add_argument("--data", type=Path, required=True, help="manifest CSV with train/val/test splits")

@@ -33,7 +33,7 @@ from core.preprocess import model_input, prompt_extent, zoom_frame
 from core.runtime import CLASS_OUTPUT, INPUT_NAME, MASK_OUTPUT, Segmenter
 from training.checkpoint import load_checkpoint
 from training.clicks import evaluation_prompts
-from training.evaluate import benign_malignant
+from training.evaluation.summary import benign_malignant
 from training.networks import WithProbabilities
 from training.phantoms import CLASSES as PHANTOM_CLASSES
 from training.phantoms import make_phantom

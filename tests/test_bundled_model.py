@@ -9,7 +9,7 @@ from core.metrics import jaccard
 from core.runtime import Segmenter
 from training.adapters import busi_manifest, find_busi
 from training.clicks import evaluation_prompts
-from training.stats import auroc
+from training.evaluation.stats import auroc
 
 
 @pytest.fixture(scope="module")

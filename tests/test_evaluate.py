@@ -15,8 +15,14 @@ from core.contract import InputSpec
 from core.manifest import read_manifest, write_manifest
 from core.prompt import Prompt
 from core.runtime import Segmenter
-from training import evaluate as ev
 from training.adapters import phantom_manifest
+from training.clicks import case_seed
+from training.evaluation.baselines import box_mask, disk_mask, ellipse_mask, shape_scores
+from training.evaluation.compare import ReportMismatch, compare_markdown, compare_reports
+from training.evaluation.markdown import markdown_report
+from training.evaluation.noc import K_CLICKS, NOC_MAX_CLICKS, click_sequence, clicks_to_reach, ji_after
+from training.evaluation.protocol import evaluate
+from training.evaluation.summary import binary_block
 from training.phantoms import MALIGNANT
 
 N_BOOT = 100
@@ -51,9 +57,9 @@ def reports(data, models):
     binary_cases, _ = read_manifest(data.binary)
     four_cases, _ = read_manifest(data.four)
     return SimpleNamespace(
-        binary=ev.evaluate(Segmenter(models.binary, provider="cpu"), binary_cases, seed=0, n_boot=N_BOOT),
-        binary_b=ev.evaluate(Segmenter(models.binary_b, provider="cpu"), binary_cases, n_boot=N_BOOT, noc=False),
-        four=ev.evaluate(Segmenter(models.four, provider="cpu"), four_cases, seed=0, n_boot=N_BOOT, noc=False),
+        binary=evaluate(Segmenter(models.binary, provider="cpu"), binary_cases, seed=0, n_boot=N_BOOT),
+        binary_b=evaluate(Segmenter(models.binary_b, provider="cpu"), binary_cases, n_boot=N_BOOT, noc=False),
+        four=evaluate(Segmenter(models.four, provider="cpu"), four_cases, seed=0, n_boot=N_BOOT, noc=False),
         binary_cases=binary_cases,
     )
 
@@ -66,20 +72,20 @@ def _without_timing(report):
 
 # --- building blocks ----------------------------------------------------------------------
 def test_baseline_masks_by_hand():
-    assert ev.box_mask((10, 12), (2, 3, 5, 7)).sum() == 4 * 5
-    ellipse = ev.ellipse_mask((200, 200), (20, 40, 139, 119))  # 120 x 80 box -> pi * 60 * 40
+    assert box_mask((10, 12), (2, 3, 5, 7)).sum() == 4 * 5
+    ellipse = ellipse_mask((200, 200), (20, 40, 139, 119))  # 120 x 80 box -> pi * 60 * 40
     assert ellipse.sum() == pytest.approx(np.pi * 60 * 40, rel=0.01)
-    assert not (ellipse & ~ev.box_mask((200, 200), (20, 40, 139, 119))).any()
-    assert ev.disk_mask((100, 100), 50, 50, 10).sum() == pytest.approx(np.pi * 100, rel=0.03)
+    assert not (ellipse & ~box_mask((200, 200), (20, 40, 139, 119))).any()
+    assert disk_mask((100, 100), 50, 50, 10).sum() == pytest.approx(np.pi * 100, rel=0.03)
 
 
 def test_shape_scores_by_hand():
     square = np.zeros((20, 20), bool)
     square[5:15, 5:15] = True
-    assert ev.shape_scores(square) == pytest.approx({"lesion_area": 100, "box_fill_deficit": 0, "convexity_deficit": 0})
+    assert shape_scores(square) == pytest.approx({"lesion_area": 100, "box_fill_deficit": 0, "convexity_deficit": 0})
     ell = square.copy()
     ell[5:10, 10:15] = False  # an L: 75 of the 100 box pixels
-    scores = ev.shape_scores(ell)
+    scores = shape_scores(ell)
     assert scores["box_fill_deficit"] == pytest.approx(0.25) and 0 < scores["convexity_deficit"] < 0.25
 
 
@@ -94,15 +100,15 @@ def test_click_sequence_follows_ritm_corrections():
         def predict(self, prepared, prompt):
             return SimpleNamespace(mask=left if len(prompt.clicks) == 1 else ref)
 
-    jis = ev.click_sequence(Stub(), None, ref, Prompt().add_click(15, 20))
+    jis = click_sequence(Stub(), None, ref, Prompt().add_click(15, 20))
     assert jis == [0.5, 1.0]  # the corrective click made the mask perfect: the sequence ends
-    assert ev.clicks_to_reach(jis, 0.85) == (2, True)
-    assert ev.clicks_to_reach([0.5] * 20, 0.85) == (ev.NOC_MAX_CLICKS, False)
-    assert ev._ji_after(jis, 5) == 1.0
+    assert clicks_to_reach(jis, 0.85) == (2, True)
+    assert clicks_to_reach([0.5] * 20, 0.85) == (NOC_MAX_CLICKS, False)
+    assert ji_after(jis, 5) == 1.0
 
 
 def test_case_seed_depends_on_seed_and_case_only():
-    assert ev.case_seed(0, "a") == ev.case_seed(0, "a") != ev.case_seed(1, "a") != ev.case_seed(0, "b")
+    assert case_seed(0, "a") == case_seed(0, "a") != case_seed(1, "a") != case_seed(0, "b")
 
 
 # --- reports ------------------------------------------------------------------------------
@@ -120,8 +126,8 @@ def test_binary_report_fields(reports):
         assert 0 <= c[field] <= 1
     assert c["auroc_ci95"][0] <= c["auroc"] <= c["auroc_ci95"][1]
     assert np.sum(c["confusion_matrix"]) == 12
-    assert 1 <= r["noc"]["noc85"] <= r["noc"]["noc90"] <= ev.NOC_MAX_CLICKS
-    assert len(r["noc"]["mean_ji_after_k"]) == ev.K_CLICKS
+    assert 1 <= r["noc"]["noc85"] <= r["noc"]["noc90"] <= NOC_MAX_CLICKS
+    assert len(r["noc"]["mean_ji_after_k"]) == K_CLICKS
     assert {"box", "ellipse", "disk", "lesion_area", "box_fill_deficit"} <= set(r["baselines"])
     assert 0 < r["baselines"]["box"]["mean_ji"] < r["baselines"]["ellipse"]["mean_ji"] < 1
     assert "auroc" in r["baselines"]["lesion_area"] and "confusion_matrix" in r["baselines"]["box_fill_deficit"]
@@ -150,29 +156,29 @@ def test_four_class_report_fields(reports):
 
 
 def test_same_seed_gives_identical_reports(reports, models):
-    again = ev.evaluate(Segmenter(models.binary, provider="cpu"), reports.binary_cases, seed=0, n_boot=N_BOOT)
+    again = evaluate(Segmenter(models.binary, provider="cpu"), reports.binary_cases, seed=0, n_boot=N_BOOT)
     assert _without_timing(again) == _without_timing(reports.binary)
     # An image's inputs depend on the seed and its case id, not on the order of the cases.
     first = reports.binary_cases[:3]
-    flipped = ev.evaluate(Segmenter(models.binary, provider="cpu"), first[::-1], seed=0, n_boot=10, noc=False)
+    flipped = evaluate(Segmenter(models.binary, provider="cpu"), first[::-1], seed=0, n_boot=10, noc=False)
     by_id = {r["case_id"]: r["two_click"]["inputs"] for r in flipped["images"]}
     assert all(by_id[r["case_id"]] == r["two_click"]["inputs"] for r in reports.binary["images"][:3])
-    other = ev.evaluate(Segmenter(models.binary, provider="cpu"), first, seed=1, n_boot=10, noc=False)
+    other = evaluate(Segmenter(models.binary, provider="cpu"), first, seed=1, n_boot=10, noc=False)
     assert other["images"][0]["two_click"]["inputs"] != reports.binary["images"][0]["two_click"]["inputs"]
 
 
 def test_markdown_reads_like_the_paper(reports):
-    text = ev.markdown_report(reports.four)
+    text = markdown_report(reports.four)
     for heading in ("Table 1. Segmentation", "Table 2. Classification", "Table 3. Confusion matrix"):
         assert heading in text
     assert "Paper (liver)" in text and "70.0 ± 10.9" in text and "0.947 (0.929, 0.963)" in text
     assert "inscribed in the box" in text and "472" in text  # the paper's Table 3 beside ours
-    assert "NoC@85" in ev.markdown_report(reports.binary) and "NoC@85" not in text
+    assert "NoC@85" in markdown_report(reports.binary) and "NoC@85" not in text
 
 
 # --- compare ------------------------------------------------------------------------------
 def test_compare_pairs_images_and_tests(reports):
-    result = ev.compare_reports(reports.binary, reports.binary_b, n_boot=50)
+    result = compare_reports(reports.binary, reports.binary_b, n_boot=50)
     seg = result["segmentation"]["two_click"]
     assert seg["test"] == "Wilcoxon signed-rank" and 0 <= seg["p"] <= 1
     assert seg["mean_difference"] == pytest.approx(seg["a"] - seg["b"])
@@ -182,22 +188,22 @@ def test_compare_pairs_images_and_tests(reports):
     for side, report in (("a", reports.binary), ("b", reports.binary_b)):  # each at its own Youden point
         for metric in ("sensitivity", "specificity", "accuracy"):
             assert bm[metric][side] == pytest.approx(report["classification"][metric])
-    same = ev.compare_reports(reports.four, reports.four, n_boot=50)
+    same = compare_reports(reports.four, reports.four, n_boot=50)
     assert same["segmentation"]["two_click"]["p"] == 1.0
     assert same["classification"]["multi_class"]["accuracy"]["p"] == 1.0
     assert same["classification"]["benign_malignant"]["auroc"]["p"] == 1.0
-    assert "| AUROC, macro |" in ev.compare_markdown(same)
+    assert "| AUROC, macro |" in compare_markdown(same)
 
 
 def test_compare_refuses_different_test_sets(reports):
     fewer = copy.deepcopy(reports.binary)
     fewer["images"] = fewer["images"][:-2]
-    with pytest.raises(ev.ReportMismatch, match="different test sets"):
-        ev.compare_reports(reports.binary, fewer)
+    with pytest.raises(ReportMismatch, match="different test sets"):
+        compare_reports(reports.binary, fewer)
     relabelled = copy.deepcopy(reports.binary)
     relabelled["images"][0]["label"] = "other"
-    with pytest.raises(ev.ReportMismatch, match="label"):
-        ev.compare_reports(reports.binary, relabelled)
+    with pytest.raises(ReportMismatch, match="label"):
+        compare_reports(reports.binary, relabelled)
 
 
 # --- CLI ----------------------------------------------------------------------------------
@@ -241,8 +247,8 @@ def test_cli_clear_errors(data, models, tmp_path, capsys):
 
 
 def test_one_class_test_set_leaves_classification_undefined(reports):
-    block = ev._binary_block(np.zeros(5, bool), np.arange(5.0), n_boot=20, seed=0)
+    block = binary_block(np.zeros(5, bool), np.arange(5.0), n_boot=20, seed=0)
     assert block["auroc"] is None and block["threshold"] is None and block["confusion_matrix"] is None
     report = copy.deepcopy(reports.binary)
     report["classification"] = {**block, "inputs": "two-click"}
-    assert "Undefined: the test set holds one class only." in ev.markdown_report(report)
+    assert "Undefined: the test set holds one class only." in markdown_report(report)

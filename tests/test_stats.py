@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from training import stats
+from training.evaluation import stats
 
 Y = np.array([1, 1, 0, 0])
 S = np.array([0.9, 0.4, 0.4, 0.1])

@@ -12,6 +12,7 @@ torch), so the distance maps are built by ``core`` exactly as at run time.
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 
 import cv2
@@ -36,6 +37,24 @@ class ClickConfig:
 
 
 DEFAULT = ClickConfig()
+# The paper's test modes, two-click first (classification is read from it). Users and the command line
+# spell them with a hyphen; report keys with an underscore (mode_key, mode_label convert).
+MODES = ("two-click", "one-click")
+
+
+def mode_key(mode: str) -> str:
+    """'two-click' -> 'two_click': a mode's key in reports and logs."""
+    return mode.replace("-", "_")
+
+
+def mode_label(key: str) -> str:
+    """'two_click' -> 'two-click': a report key as users read it."""
+    return key.replace("_", "-")
+
+
+def case_seed(seed: int, case_id: str) -> int:
+    """The seed of one image's simulated inputs: fixed by the run's seed and the case id alone."""
+    return (seed << 32) | zlib.crc32(case_id.encode("utf-8"))
 
 
 def tight_box(mask: np.ndarray) -> tuple[int, int, int, int]:

@@ -17,18 +17,13 @@ from pathlib import Path
 from core.manifest import read_manifest
 
 from .checkpoint import load_predictor
+from .clicks import mode_label
 from .config import TrainConfig
-from .evaluate import (
-    PAPER,
-    benign_malignant,
-    compare_reports,
-    evaluate,
-    fmt_auc,
-    fmt_p,
-    fmt_pct,
-    markdown_table,
-    write_json,
-)
+from .evaluation.compare import compare_reports
+from .evaluation.markdown import fmt_auc, fmt_p, fmt_pct, markdown_table
+from .evaluation.paper import PAPER
+from .evaluation.protocol import evaluate, write_json
+from .evaluation.summary import benign_malignant
 from .train import train
 
 SYSTEMS = {"seg": "segmentation only", "cls": "classification only", "joint": "joint"}
@@ -76,7 +71,7 @@ def tables_markdown(reports: dict, comparisons: dict) -> str:
             paper = {r[0]: r[1] for r in PAPER["segmentation"][key]}
             rows.append(
                 [
-                    key.replace("_", "-"),
+                    mode_label(key),
                     fmt_pct(s["b"]),
                     fmt_pct(s["a"]),
                     fmt_p(s["p"]),

@@ -33,9 +33,9 @@ from .checkpoint import TorchPredictor, init_encoder_from, save_checkpoint
 from .clicks import evaluation_prompts
 from .config import TrainConfig
 from .dataset import ClickDataset
+from .evaluation.stats import auroc
 from .losses import alpha_focal_loss, binary_focal_loss, class_alpha, soft_jaccard_loss
 from .networks import ClickNet, build_network
-from .stats import auroc
 
 LOG_FIELDS = [
     "iteration",

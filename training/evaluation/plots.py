@@ -16,8 +16,11 @@ from matplotlib.patches import Rectangle
 
 from core.prompt import Prompt
 
+from ..clicks import mode_label
 from . import stats
-from .evaluate import SERIES, baseline_scores, benign_malignant
+from .baselines import baseline_scores
+from .markdown import SERIES
+from .summary import benign_malignant
 
 N_EXAMPLES = 3
 
@@ -173,5 +176,5 @@ def overlays(report: dict, predictor, cases: dict, path: Path) -> Path:
             fontsize=8,
         )
         ax.axis("off")
-    fig.suptitle(f"{key.replace('_', '-')}: reference (green), model (red)", fontsize=10)
+    fig.suptitle(f"{mode_label(key)}: reference (green), model (red)", fontsize=10)
     return _save(fig, path)
