@@ -154,7 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     fe = fsub.add_parser("export", help="accepted cases as a training manifest + agreement report")
     fe.add_argument("--db", required=True, help="SQLite path or postgresql:// URL")
     fe.add_argument("--out", type=Path, required=True)
-    fe.set_defaults(run=_delegate("webapp.feedback", "export_main"))
+    fe.set_defaults(run=_delegate("webapp.feedback.cli", "export_main"))
     return parser
 
 

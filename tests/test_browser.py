@@ -17,7 +17,7 @@ from core.contract import InputSpec
 from core.prompt import Prompt
 from core.runtime import Segmenter
 from webapp.app import build_demo, launch
-from webapp.feedback import FeedbackStore
+from webapp.feedback.store import FeedbackStore
 from webapp.render import BOX, LESION
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -28,15 +28,9 @@ from core.cli import main as cli_main
 from core.manifest import read_manifest
 from core.prompt import Prompt
 from core.runtime import Prediction
-from webapp.feedback import (
-    COMMENT_MAX_CHARS,
-    MIGRATIONS,
-    FeedbackError,
-    FeedbackRecord,
-    FeedbackStore,
-    StoreUnavailable,
-    pixel_sha256,
-)
+from webapp.feedback.migrations import MIGRATIONS
+from webapp.feedback.record import COMMENT_MAX_CHARS, FeedbackError, FeedbackRecord, StoreUnavailable, pixel_sha256
+from webapp.feedback.store import FeedbackStore
 
 CLASSES = ("benign", "malignant")
 TESTS = Path(__file__).resolve().parent
@@ -379,7 +373,7 @@ WRITER = """
 import sys
 sys.path.insert(0, {tests!r})
 from test_feedback import make_record
-from webapp.feedback import FeedbackStore
+from webapp.feedback.store import FeedbackStore
 store = FeedbackStore.open(sys.argv[1], store_images=True)
 print("open", flush=True)
 for i in range(100000):

@@ -27,7 +27,8 @@ from core.manifest import read_manifest
 from core.metrics import jaccard
 from core.prompt import Prompt
 from core.runtime import Segmenter
-from webapp.feedback import FeedbackStore, pixel_sha256
+from webapp.feedback.record import pixel_sha256
+from webapp.feedback.store import FeedbackStore
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]

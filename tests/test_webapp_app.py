@@ -15,7 +15,7 @@ from core.cli import main as cli_main
 from core.contract import InputSpec
 from core.runtime import Segmenter
 from webapp import app as webapp
-from webapp.feedback import FeedbackStore
+from webapp.feedback.store import FeedbackStore
 
 CARD = {
     "name": "tiny-four",

@@ -14,7 +14,7 @@ from tiny_model import build_tiny_model
 
 from core.runtime import Segmenter
 from webapp.app import Deadline, RequestTimeout
-from webapp.feedback import FeedbackStore
+from webapp.feedback.store import FeedbackStore
 
 CLICK = json.dumps({"clicks": [{"x": 140, "y": 60, "positive": True}]})
 

@@ -13,7 +13,8 @@ from core.imageio import ImageError
 from core.prompt import Prompt, PromptError
 from core.runtime import Segmenter
 from webapp import session as sess
-from webapp.feedback import FeedbackError, FeedbackStore
+from webapp.feedback.record import FeedbackError
+from webapp.feedback.store import FeedbackStore
 from webapp.render import BOX, LESION, NEGATIVE, POSITIVE, render
 
 

@@ -39,7 +39,8 @@ from core.prompt import Prompt, PromptError
 from core.runtime import Prediction, Segmenter
 
 from . import session as sess
-from .feedback import COMMENT_MAX_CHARS, FeedbackError, FeedbackStore, StoreUnavailable
+from .feedback.record import COMMENT_MAX_CHARS, FeedbackError, StoreUnavailable
+from .feedback.store import FeedbackStore
 from .render import render
 
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"

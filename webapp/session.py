@@ -4,7 +4,7 @@ Everything here is free of Gradio, so the viewer's behaviour is unit-tested with
 app only maps widgets to these functions. The image is prepared once when it is opened (grayscale,
 letterbox, normalisation); every click then costs only distance maps, inference and post-processing.
 Errors meant for the user are :class:`core.imageio.ImageError`, :class:`core.prompt.PromptError` and
-:class:`webapp.feedback.FeedbackError`; a handler that raises leaves the session it was given as it was.
+:class:`webapp.feedback.record.FeedbackError`; a handler that raises leaves the session it was given as it was.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ from core.measure import Measurements, measure
 from core.prompt import Prompt, PromptError
 from core.runtime import Prediction, PreparedImage, Segmenter
 
-from .feedback import FeedbackError, FeedbackRecord, FeedbackStore
+from .feedback.record import FeedbackError, FeedbackRecord
+from .feedback.store import FeedbackStore
 
 Mode = Literal["lesion", "background", "box"]
 MODES: tuple[Mode, ...] = ("lesion", "background", "box")

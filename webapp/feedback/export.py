@@ -1,4 +1,4 @@
-"""``liverclick feedback export``: reviewed cases -> a training manifest and an agreement report.
+"""Reviewed cases -> a training manifest and an agreement report (``liverclick feedback export``).
 
 The manifest (``DIR/manifest.csv`` with ``DIR/images/<sha256>.png`` and ``DIR/masks/feedback_<id>.png``)
 holds the cases accepted as reference whose image was stored (``--store-images``); ``liverclick train``
@@ -15,8 +15,6 @@ class, and the outline ratings.
 
 from __future__ import annotations
 
-import json
-import sys
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +25,8 @@ import numpy as np
 from core.manifest import write_manifest
 from core.splits import DEFAULT_FRACTIONS, assign_splits
 
-from .feedback import FeedbackError, FeedbackRecord, FeedbackStore
+from .record import FeedbackRecord
+from .store import FeedbackStore
 
 DISCLAIMER = "Research tool, not for diagnosis: agreement among reviewers of a research model."
 SAME_LESION_IOU = 0.5
@@ -221,37 +220,3 @@ def _conflicting(rows: list[dict], out: Path) -> list[dict]:
                         bad.append(a)
                         break
     return bad
-
-
-def export_main(args) -> int:
-    """CLI: ``--db URL --out DIR``. Exit status 0 when the export ran, 2 when the store cannot be read."""
-    try:
-        with FeedbackStore.open(args.db, create=False) as store:
-            report = agreement_report(store)
-            summary = export_dataset(store, args.out)
-    except FeedbackError as exc:
-        print(f"liverclick feedback export: {exc}", file=sys.stderr)
-        return 2
-    out = Path(args.out)
-    report["export"] = summary
-    (out / "agreement.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    (out / "agreement.md").write_text(agreement_markdown(report), encoding="utf-8")
-    print(f"{report['records']} feedback records, {report['accepted']} accepted as reference")
-    if summary["exported"]:
-        splits = ", ".join(f"{k} {v}" for k, v in summary["splits"].items())
-        print(
-            f"training manifest {summary['manifest']}: {summary['exported']} cases of {summary['images']} images "
-            f"({splits}); labels {', '.join(summary['labels'])} (the training config's classes must include them)"
-        )
-    else:
-        print(f"{summary['manifest']} is empty: no accepted case with a stored image", file=sys.stderr)
-    if summary["accepted_without_image"]:
-        print(
-            f"{summary['accepted_without_image']} accepted cases have no stored image and cannot be training data "
-            "(the server keeps images only with --store-images)",
-            file=sys.stderr,
-        )
-    if summary["conflicting"]:
-        print(f"{summary['conflicting']} cases left out: reviewers gave one lesion different classes", file=sys.stderr)
-    print(f"agreement report: {out / 'agreement.md'} and {out / 'agreement.json'}")
-    return 0

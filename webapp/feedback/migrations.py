@@ -1,0 +1,62 @@
+"""The feedback schema, versioned: :data:`MIGRATIONS` are applied in order when a store is opened."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """The few spellings in which SQLite and PostgreSQL differ; everything else is shared SQL.
+    A migration that must differ further branches on ``name``."""
+
+    name: str
+    id_column: str
+    blob: str
+    double: str
+
+
+SQLITE = Dialect("sqlite", "INTEGER PRIMARY KEY AUTOINCREMENT", "BLOB", "REAL")
+POSTGRES = Dialect("postgresql", "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY", "BYTEA", "DOUBLE PRECISION")
+
+Migration = Callable[[Callable[[str], object], Dialect], None]
+
+
+def _v1_initial(execute: Callable[[str], object], d: Dialect) -> None:
+    """Version 1: the feedback table."""
+    execute(f"""
+        CREATE TABLE feedback (
+            id {d.id_column},
+            created_at TEXT NOT NULL,
+            reviewer TEXT NOT NULL,
+            model_name TEXT NOT NULL,
+            model_version TEXT NOT NULL,
+            prompt TEXT NOT NULL,
+            mask_png {d.blob} NOT NULL,
+            class_probs TEXT NOT NULL,
+            malignant_prob {d.double} NOT NULL,
+            predicted_class TEXT NOT NULL,
+            agree INTEGER NOT NULL CHECK (agree IN (0, 1)),
+            corrected_class TEXT,
+            outline_rating INTEGER NOT NULL CHECK (outline_rating BETWEEN 1 AND 5),
+            accepted INTEGER NOT NULL CHECK (accepted IN (0, 1)),
+            comment TEXT NOT NULL,
+            image_sha256 TEXT NOT NULL,
+            image_width INTEGER NOT NULL,
+            image_height INTEGER NOT NULL,
+            image_png {d.blob}
+        )""")
+    execute("CREATE INDEX feedback_accepted ON feedback (accepted, id)")
+    execute("CREATE INDEX feedback_image ON feedback (image_sha256)")
+
+
+# Applied in order on open; version N is MIGRATIONS[N - 1]. To change the schema, append a function
+# (never edit one that has shipped): it runs once per database, inside the transaction that records it.
+MIGRATIONS: tuple[Migration, ...] = (_v1_initial,)
+
+COLUMNS = (
+    "created_at", "reviewer", "model_name", "model_version", "prompt", "mask_png", "class_probs", "malignant_prob",
+    "predicted_class", "agree", "corrected_class", "outline_rating", "accepted", "comment", "image_sha256",
+    "image_width", "image_height", "image_png",
+)  # fmt: skip

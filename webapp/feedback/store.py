@@ -1,0 +1,143 @@
+"""The feedback store: validated records in, records out; :meth:`FeedbackStore.add` returns once committed."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from core.prompt import Prompt
+
+from .backends import Backend, open_backend
+from .migrations import COLUMNS, MIGRATIONS
+from .record import FeedbackError, FeedbackRecord, decode_png, encode_png
+
+
+class FeedbackStore:
+    """A feedback database. Thread-safe (one connection behind a lock); use :meth:`open`."""
+
+    def __init__(self, backend: Backend, store_images: bool) -> None:
+        self._db = backend
+        self.store_images = bool(store_images)
+        self._lock = threading.Lock()
+
+    @classmethod
+    def open(
+        cls, url: str | Path, store_images: bool = False, create: bool = True, migrations=MIGRATIONS
+    ) -> FeedbackStore:
+        """Open the database at ``url`` and bring its schema up to date (``migrations``: for tests).
+
+        ``url``: a file path or ``sqlite:///path`` (SQLite; created unless ``create`` is false), or
+        ``postgresql://user:password@host:port/db`` (the database must exist).
+        """
+        backend = open_backend(url, create)
+        try:
+            backend.migrate(tuple(migrations))
+        except BaseException:
+            backend.close()
+            raise
+        return cls(backend, store_images)
+
+    @property
+    def url(self) -> str:
+        """Where the feedback goes, without any password."""
+        return self._db.label
+
+    @property
+    def schema_version(self) -> int:
+        with self._lock:
+            return self._db.read(lambda run: run("SELECT MAX(version) FROM schema_version").fetchone()[0])
+
+    def add(self, record: FeedbackRecord) -> int:
+        """Store one record in its own transaction; returns its id once committed."""
+        if not isinstance(record, FeedbackRecord):
+            raise FeedbackError(f"expected a FeedbackRecord, got {type(record).__name__}")
+        image = encode_png(record.image) if self.store_images and record.image is not None else None
+        values = (
+            record.created_at or datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+            record.reviewer,
+            record.model_name,
+            record.model_version,
+            json.dumps(record.prompt.to_dict()),
+            encode_png(record.mask.astype(np.uint8) * 255),
+            json.dumps(record.class_probs),
+            record.malignant_prob,
+            record.predicted_class,
+            int(record.agree),
+            record.corrected_class,
+            record.outline_rating,
+            int(record.accepted),
+            record.comment,
+            record.image_sha256,
+            record.image_width,
+            record.image_height,
+            image,
+        )
+        sql = f"INSERT INTO feedback ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))}) RETURNING id"
+        with self._lock:
+            return int(self._db.write(lambda run: run(sql, values).fetchone()[0]))
+
+    def count(self, accepted: bool | None = None) -> int:
+        """Number of records (``accepted``: only those accepted, or not accepted, as reference)."""
+        where, params = ("", ()) if accepted is None else (" WHERE accepted = ?", (int(accepted),))
+        with self._lock:
+            return int(self._db.read(lambda run: run(f"SELECT COUNT(*) FROM feedback{where}", params).fetchone()[0]))
+
+    def iter_records(
+        self, accepted: bool | None = None, images: bool = True, batch: int = 64
+    ) -> Iterator[FeedbackRecord]:
+        """Records in id order, read a batch at a time (no lock or transaction is held between batches).
+
+        ``images=False`` leaves the stored pixels unread (``image`` is then None), for reports.
+        """
+        columns = ("id", *COLUMNS[:-1], "image_png" if images else "NULL")
+        where = "" if accepted is None else f" AND accepted = {int(accepted)}"
+        sql = f"SELECT {', '.join(columns)} FROM feedback WHERE id > ?{where} ORDER BY id LIMIT ?"
+        last = 0
+        while True:
+            with self._lock:
+                rows = self._db.read(lambda run, last=last: run(sql, (last, batch)).fetchall())
+            if not rows:
+                return
+            for row in rows:
+                yield _record(dict(zip(columns[:-1] + ("image_png",), row, strict=True)))
+            last = rows[-1][0]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> FeedbackStore:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _record(row: dict) -> FeedbackRecord:
+    mask, image = decode_png(row["mask_png"]) > 0, row["image_png"]
+    return FeedbackRecord(
+        id=int(row["id"]),
+        created_at=row["created_at"],
+        reviewer=row["reviewer"],
+        model_name=row["model_name"],
+        model_version=row["model_version"],
+        prompt=Prompt.from_dict(json.loads(row["prompt"])),
+        mask=mask,
+        class_probs=json.loads(row["class_probs"]),
+        malignant_prob=float(row["malignant_prob"]),
+        predicted_class=row["predicted_class"],
+        agree=bool(row["agree"]),
+        corrected_class=row["corrected_class"],
+        outline_rating=int(row["outline_rating"]),
+        accepted=bool(row["accepted"]),
+        comment=row["comment"],
+        image_sha256=row["image_sha256"],
+        image_width=int(row["image_width"]),
+        image_height=int(row["image_height"]),
+        image=None if image is None else decode_png(bytes(image)),
+    )
