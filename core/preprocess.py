@@ -33,17 +33,3 @@ def model_input(gray: np.ndarray, prompt: Prompt, frame: Letterbox, spec: InputS
     """(3, S, S) float32 input for one image region and prompt."""
     image = encode_image(frame.image_to_model(gray), spec)
     return np.concatenate([image[None], prompt_channels(prompt, frame, spec)])
-
-
-def prompt_extent(prompt: Prompt) -> tuple[float, float, float, float] | None:
-    """What zoom-in centres on when the prompt holds a box: the box and the lesion clicks."""
-    box = prompt.box
-    if box is None:
-        return None
-    pts = np.vstack([np.array(box.corners), prompt.points(True)])
-    return (*pts.min(axis=0), *pts.max(axis=0))
-
-
-def zoom_frame(width: int, height: int, extent, spec: InputSpec) -> Letterbox:
-    """The contract's zoom-in region around ``extent`` (x0, y0, x1, y1)."""
-    return Letterbox.around(width, height, spec.input_size, extent, spec.zoom_context, spec.zoom_min_side)

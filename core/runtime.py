@@ -17,11 +17,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .contract import CARD_METADATA_KEY, SPEC_METADATA_KEY, ContractError, InputSpec
+from .framing import frame_for, needs_first_pass, outline_extent
 from .geometry import Letterbox
 from .imageio import UltrasoundImage, to_gray_uint8
 from .models import resolve_model
 from .postprocess import lesion_mask
-from .preprocess import encode_image, model_input, prompt_channels, prompt_extent, zoom_frame
+from .preprocess import encode_image, model_input, prompt_channels
 from .prompt import Prompt
 
 INPUT_NAME = "input"
@@ -131,26 +132,26 @@ class Predictor:
         prompt.validate(prepared.width, prepared.height)
         fg = prompt.points(True)
         timings: dict[str, float] = {}
-        frame = prepared.frame
-        extent = prompt_extent(prompt) if self.spec.zoom_in else None
-        if self.spec.zoom_in and extent is None:
+        outline = None
+        if needs_first_pass(prompt, self.spec):
             # Clicks only: a whole-image pass finds the lesion's extent, then the model looks closer.
             t = time.perf_counter()
             prob, _ = self.run(self._whole_image_input(prepared, prompt)[None])
-            timings["first_pass"] = _ms(t)
-            extent = _extent(lesion_mask(frame.model_to_image(prob[0]), self.spec.mask_threshold, fg), fg)
-        if extent is not None:
-            frame = zoom_frame(prepared.width, prepared.height, extent, self.spec)
-            x = model_input(prepared.gray, prompt, frame, self.spec)
-        else:
+            timings["first_pass"] = _elapsed_ms(t)
+            first = lesion_mask(prepared.frame.model_to_image(prob[0]), self.spec.mask_threshold, fg)
+            outline = outline_extent(first, fg)
+        frame = frame_for(prompt, prepared.width, prepared.height, self.spec, outline)
+        if frame == prepared.frame:
             x = self._whole_image_input(prepared, prompt)
+        else:
+            x = model_input(prepared.gray, prompt, frame, self.spec)
         t = time.perf_counter()
         prob, probs = self.run(x[None])
-        timings["inference"] = _ms(t)
+        timings["inference"] = _elapsed_ms(t)
         t = time.perf_counter()
         mask = lesion_mask(frame.model_to_image(prob[0]), self.spec.mask_threshold, fg)
-        timings["postprocess"] = _ms(t)
-        timings["total"] = _ms(start)
+        timings["postprocess"] = _elapsed_ms(t)
+        timings["total"] = _elapsed_ms(start)
         class_probs = {n: float(p) for n, p in zip(self.spec.class_names, probs[0], strict=True)}
         malignant = float(sum(probs[0][i] for i in self.spec.malignant_indices))
         return Prediction(mask, class_probs, malignant, frame.region, timings)
@@ -210,12 +211,5 @@ def parse_metadata(meta: dict[str, str]) -> tuple[InputSpec, dict]:
     return spec, card
 
 
-def _extent(mask: np.ndarray, fg: np.ndarray) -> tuple[float, float, float, float]:
-    """Bounding box of a first-pass mask together with the foreground clicks."""
-    ys, xs = np.nonzero(mask)
-    pts = np.vstack([np.column_stack([xs, ys]), fg]) if len(xs) else fg
-    return (*pts.min(axis=0), *pts.max(axis=0))
-
-
-def _ms(since: float) -> float:
+def _elapsed_ms(since: float) -> float:
     return (time.perf_counter() - since) * 1000.0

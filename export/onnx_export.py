@@ -27,9 +27,9 @@ import onnx
 import torch
 
 from core.contract import CARD_METADATA_KEY, SPEC_METADATA_KEY, InputSpec
-from core.geometry import Letterbox
+from core.framing import frame_for
 from core.metrics import jaccard
-from core.preprocess import model_input, prompt_extent, zoom_frame
+from core.preprocess import model_input
 from core.runtime import CLASS_OUTPUT, INPUT_NAME, MASK_OUTPUT, Segmenter
 from training.checkpoint import load_checkpoint
 from training.clicks import evaluation_prompts
@@ -77,16 +77,15 @@ class ParityReport:
 
 
 def parity_inputs(spec: InputSpec, n_images: int = 4, seed: int = 0) -> np.ndarray:
-    """(N, 3, S, S) fixed inputs: phantoms with two-click and one-click prompts, as the runtime builds them."""
+    """(N, 3, S, S) fixed inputs: phantoms with two-click and one-click prompts, as the runtime builds them
+    (a one-click prompt as the runtime's first pass sees it, the whole image)."""
     batch = []
     for i in range(n_images):
         gray, mask = make_phantom(PHANTOM_CLASSES[i % len(PHANTOM_CLASSES)], seed + i)
         h, w = gray.shape
         for mode in ("two-click", "one-click"):
             (prompt,) = evaluation_prompts(mask, mode, 1, seed + i)
-            extent = prompt_extent(prompt) if spec.zoom_in else None
-            frame = zoom_frame(w, h, extent, spec) if extent else Letterbox.whole(w, h, spec.input_size)
-            batch.append(model_input(gray, prompt, frame, spec))
+            batch.append(model_input(gray, prompt, frame_for(prompt, w, h, spec), spec))
     return np.stack(batch).astype(np.float32)
 
 

@@ -12,9 +12,10 @@ import torch
 from torch.utils.data import Dataset
 
 from core.contract import InputSpec
+from core.framing import Extent, frame_for, needs_first_pass, points_extent
 from core.geometry import Letterbox
 from core.manifest import Case
-from core.preprocess import model_input, prompt_extent, zoom_frame
+from core.preprocess import model_input
 from core.prompt import Prompt
 
 from .clicks import ClickConfig, tight_box, training_prompt
@@ -59,28 +60,26 @@ class ClickDataset(Dataset):
         return x, y[None].astype(np.float32)
 
     def frame(self, mask: np.ndarray, prompt: Prompt, rng: np.random.Generator) -> Letterbox:
-        """The region the model sees, as at run time, with scale jitter."""
+        """The region the model sees, framed as at run time (core.framing), then scale-jittered."""
         h, w = mask.shape
         scale = float(np.exp(rng.uniform(*np.log(self.cfg.scale))))
-        if self.cfg.system == "cls":  # the paper's ideal patch: centred on the lesion, twice its size
-            return _rescaled(zoom_frame(w, h, tight_box(mask), self.spec), 1 / scale, rng, mask)
-        if self.spec.zoom_in:
-            extent = prompt_extent(prompt)
-            if extent is None and rng.random() >= self.cfg.whole_image_fraction:
-                # As the runtime's second pass: around a first prediction (the lesion, roughly) and the clicks.
-                x0, y0, x1, y1 = tight_box(mask)
-                jit = rng.uniform(-0.15, 0.15, 4) * np.array([x1 - x0, y1 - y0, x1 - x0, y1 - y0])
-                fg = prompt.points(True)
-                extent = (
-                    min(x0 + jit[0], fg[:, 0].min()),
-                    min(y0 + jit[1], fg[:, 1].min()),
-                    max(x1 + jit[2], fg[:, 0].max()),
-                    max(y1 + jit[3], fg[:, 1].max()),
-                )
-            if extent is not None:
-                base = zoom_frame(w, h, extent, self.spec)
-                return _rescaled(base, 1 / scale, rng, mask)
-        return _rescaled(Letterbox.whole(w, h, self.spec.input_size), 1 / scale, rng, mask)
+        if self.cfg.system == "cls":  # the paper's ideal patch: the frame of the lesion's own outline
+            base = frame_for(Prompt(), w, h, self.spec, outline=tight_box(mask))
+        else:
+            outline = None
+            if needs_first_pass(prompt, self.spec) and rng.random() >= self.cfg.whole_image_fraction:
+                outline = first_pass_outline(mask, prompt, rng)
+            base = frame_for(prompt, w, h, self.spec, outline)
+        return _rescaled(base, 1 / scale, rng, mask)
+
+
+def first_pass_outline(mask: np.ndarray, prompt: Prompt, rng: np.random.Generator) -> Extent:
+    """What the runtime's first pass would find: the reference's tight box, each side jittered by up to
+    15% of its length, together with the lesion clicks."""
+    x0, y0, x1, y1 = tight_box(mask)
+    jit = rng.uniform(-0.15, 0.15, 4) * np.array([x1 - x0, y1 - y0, x1 - x0, y1 - y0])
+    corners = (np.array([x0, y0, x1, y1]) + jit).reshape(2, 2)
+    return points_extent(np.vstack([corners, prompt.points(True)]))
 
 
 def _rescaled(frame: Letterbox, factor: float, rng: np.random.Generator, mask: np.ndarray) -> Letterbox:
