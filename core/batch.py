@@ -20,6 +20,7 @@ import numpy as np
 from .imageio import ImageError, load_image
 from .prompt import Prompt, PromptError
 from .runtime import Segmenter
+from .serialize import PREDICT_RESULT, prediction_json
 
 SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
@@ -86,13 +87,7 @@ def run_batch(segmenter: Segmenter, requests: Path, out_dir: Path, progress=None
                 pred = segmenter.predict(image, prompt)
                 mask_file = f"{rid}.png"
                 cv2.imwrite(str(out_dir / mask_file), pred.mask.astype(np.uint8) * 255)
-                record.update(
-                    class_probs=pred.class_probs,
-                    predicted_class=pred.predicted_class,
-                    malignant_prob=pred.malignant_prob,
-                    mask=mask_file,
-                    area_px=pred.area_px,
-                )
+                record.update(prediction_json(pred, PREDICT_RESULT, mask=mask_file))
             except (RequestError, PromptError, ImageError) as exc:
                 summary.failed += 1
                 record["error"] = str(exc)

@@ -37,6 +37,7 @@ from core.imageio import MAX_BYTES, ImageError, UltrasoundImage, load_image
 from core.measure import measure
 from core.prompt import Prompt, PromptError
 from core.runtime import Prediction, Segmenter
+from core.serialize import FEEDBACK_ANSWER, SEGMENT_ANSWER, prediction_json
 
 from . import session as sess
 from .feedback.record import COMMENT_MAX_CHARS, FeedbackError, StoreUnavailable
@@ -275,14 +276,9 @@ def build_demo(
         with _api_errors("segment"):
             picture, _, p = answer(image, prompt)
             mask = workspace.write_once("mask.png", _encode(".png", p.mask.astype(np.uint8) * 255))
-            result = {
-                "class_probs": p.class_probs,
-                "predicted_class": p.predicted_class,
-                "malignant_prob": p.malignant_prob,
-                "area_px": p.area_px,
-                "measurements": measure(p.mask, picture.pixel_spacing_mm).to_dict(),
-                "model": {"name": segmenter.name, "version": segmenter.version},
-            }
+            measurements = measure(p.mask, picture.pixel_spacing_mm)
+            model = {"name": segmenter.name, "version": segmenter.version}
+            result = prediction_json(p, SEGMENT_ANSWER, measurements=measurements, model=model)
         return FileData(path=mask), result
 
     def feedback(
@@ -311,12 +307,7 @@ def build_demo(
             review = sess.Review(agree, outline_rating, accepted, corrected_class, comment)
             record = sess.feedback_record(segmenter, picture.pixels, p, prediction, request.username, review)
             feedback_id = target.add(record)
-        return {
-            "id": feedback_id,
-            "predicted_class": prediction.predicted_class,
-            "class_probs": prediction.class_probs,
-            "area_px": prediction.area_px,
-        }
+        return {"id": feedback_id, **prediction_json(prediction, FEEDBACK_ANSWER)}
 
     examples = sorted(examples_dir.glob("*.png")) if examples_dir.is_dir() else []
     with gr.Blocks(title="liverclick", delete_cache=(600, 3600)) as demo:

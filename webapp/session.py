@@ -20,6 +20,7 @@ from core.imageio import UltrasoundImage, load_image
 from core.measure import Measurements, measure
 from core.prompt import Prompt, PromptError
 from core.runtime import Prediction, PreparedImage, Segmenter
+from core.serialize import VIEWER_REPORT, prediction_json
 
 from .feedback.record import FeedbackError, FeedbackRecord
 from .feedback.store import FeedbackStore
@@ -262,7 +263,7 @@ def _ms(value: float) -> str:
 
 def report(session: Session, segmenter: Segmenter) -> dict:
     """The JSON report of the current prediction: prompt, probabilities, measurements, model, image."""
-    p, m, image = session.prediction, session.measurements, session.image
+    image = session.image
     return {
         "notice": NOTICE,
         "model": {"name": segmenter.name, "version": segmenter.version, "provider": segmenter.provider},
@@ -275,9 +276,5 @@ def report(session: Session, segmenter: Segmenter) -> dict:
             "pixel_spacing_mm": list(image.pixel_spacing_mm) if image.pixel_spacing_mm else None,
         },
         "prompt": session.prompt.to_dict(),
-        "class_probs": p.class_probs,
-        "predicted_class": p.predicted_class,
-        "malignant_prob": p.malignant_prob,
-        "measurements": m.to_dict(),
-        "timings_ms": p.timings_ms,
+        **prediction_json(session.prediction, VIEWER_REPORT, measurements=session.measurements),
     }
