@@ -8,7 +8,7 @@ from .geometry import Letterbox
 from .imageio import ImageError, UltrasoundImage, load_image
 from .metrics import dice, jaccard
 from .prompt import Box, Click, Prompt, PromptError
-from .runtime import Prediction, PreparedImage, Segmenter
+from .runtime import Prediction, PreparedImage, Segmenter, load_model
 
 __all__ = [
     "Box",
@@ -26,5 +26,6 @@ __all__ = [
     "dice",
     "jaccard",
     "load_image",
+    "load_model",
 ]
 __version__ = "0.1.0"

@@ -8,6 +8,7 @@ file. Each request writes ``<id>.png`` (mask 0/255 at the image's own size) and 
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 from collections.abc import Iterator
@@ -17,9 +18,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .cli import CommandError, open_model, set_command
 from .imageio import ImageError, load_image
 from .prompt import Prompt, PromptError
-from .runtime import Segmenter
+from .runtime import Predictor
 from .serialize import PREDICT_RESULT, prediction_json
 
 SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -68,7 +70,7 @@ def iter_requests(path: Path) -> Iterator[tuple[int, str]]:
                 yield number, line
 
 
-def run_batch(segmenter: Segmenter, requests: Path, out_dir: Path, progress=None) -> BatchSummary:
+def run_batch(segmenter: Predictor, requests: Path, out_dir: Path, progress=None) -> BatchSummary:
     """Serve every request in ``requests``; write masks and ``results.jsonl`` into ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     summary, seen = BatchSummary(), set()
@@ -94,3 +96,29 @@ def run_batch(segmenter: Segmenter, requests: Path, out_dir: Path, progress=None
             results.write(json.dumps(record) + "\n")
             results.flush()
     return summary
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("predict", help="segment and classify a batch of JSONL requests")
+    p.add_argument("--model", default="default")
+    p.add_argument("--requests", type=Path, required=True, help="JSONL: one request a line")
+    p.add_argument("--out", type=Path, required=True, help="folder for masks and results.jsonl")
+    p.add_argument("--provider", default="auto", choices=["auto", "cpu", "cuda"])
+    set_command(p, predict_main)
+
+
+def predict_main(args: argparse.Namespace) -> int:
+    """``liverclick predict``: exit status 1 when every request failed."""
+    from tqdm import tqdm
+
+    segmenter = open_model(args.model, args.provider)
+    if not args.requests.is_file():
+        raise CommandError(f"no requests file at {args.requests}")
+    summary = run_batch(
+        segmenter, args.requests, args.out, progress=lambda xs: tqdm(xs, desc="predict", unit="req", disable=None)
+    )
+    print(
+        f"{summary.total - summary.failed} of {summary.total} requests served "
+        f"({segmenter.name} {segmenter.version}, {segmenter.provider}); results in {args.out / 'results.jsonl'}"
+    )
+    return 1 if summary.all_failed else 0

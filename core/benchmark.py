@@ -3,7 +3,8 @@
 What a click costs once the image is loaded: distance maps + inference (two passes for a clicks-only
 prompt under zoom-in) + post-processing. Prompts cycle through what users do: a box, a single
 lesion click, a box refined with a click. Prints p50/p95 and images/s per kind, the provider really
-used and the machine; with ``--checkpoint`` also PyTorch eager on the same inputs (the ORT/PyTorch ratio).
+used and the machine; with ``--checkpoint CKPT.pt`` also that training checkpoint in PyTorch eager on the
+same inputs (the ORT/PyTorch ratio), loaded like any model (core.runtime.load_model).
 """
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ import json
 import os
 import platform
 import time
+from pathlib import Path
 
 import numpy as np
 
+from .cli import open_model, set_command
 from .prompt import Prompt
-from .runtime import Predictor, Segmenter, cpu_threads
+from .runtime import Predictor, cpu_threads
 
 
 def machine_description() -> str:
@@ -87,8 +90,19 @@ def summarise(times: dict[str, list[float]]) -> dict:
     return out
 
 
-def cli_main(args: argparse.Namespace) -> int:
-    seg = Segmenter(args.model, provider=args.provider)
+def register(subparsers) -> None:
+    p = subparsers.add_parser("benchmark", help="per-click latency of a model")
+    p.add_argument("--model", default="default")
+    p.add_argument("--provider", default="cpu", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--clicks", type=int, default=100)
+    p.add_argument("--warmup", type=int, default=10)
+    p.add_argument("--checkpoint", type=Path, default=None, help="also time this checkpoint in PyTorch eager")
+    p.add_argument("--json", action="store_true", help="end with one JSON line")
+    set_command(p, benchmark_main)
+
+
+def benchmark_main(args: argparse.Namespace) -> int:
+    seg = open_model(args.model, args.provider)
     image, lesion = synthetic_scan()
     prompts = benchmark_prompts(lesion, args.clicks + args.warmup)
     result = {
@@ -106,9 +120,7 @@ def cli_main(args: argparse.Namespace) -> int:
     if seg.provider == "CUDAExecutionProvider":
         result["gpu"] = os.popen("nvidia-smi --query-gpu=name --format=csv,noheader").read().strip()
     if args.checkpoint:
-        from training.checkpoint import load_predictor
-
-        torch_times = summarise(time_clicks(load_predictor(args.checkpoint), image, prompts, args.warmup))
+        torch_times = summarise(time_clicks(open_model(args.checkpoint, args.provider), image, prompts, args.warmup))
         result["pytorch_p50_ms"] = torch_times["p50_ms"]
         result["ort_over_pytorch_p50"] = result["p50_ms"] / torch_times["p50_ms"]
     r = result

@@ -13,6 +13,8 @@ import json
 import os
 import time
 from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from pathlib import Path
 
 import numpy as np
 
@@ -29,6 +31,9 @@ INPUT_NAME = "input"
 MASK_OUTPUT = "mask_prob"
 CLASS_OUTPUT = "class_probs"
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
+# Other model formats: entry points named by a file suffix, ``load(path, provider) -> Predictor``
+# (training registers its .pt/.pth checkpoints, run in PyTorch).
+MODEL_LOADERS = "liverclick.model_loaders"
 
 
 @functools.lru_cache(maxsize=1)
@@ -199,6 +204,16 @@ class Segmenter(Predictor):
             [MASK_OUTPUT, CLASS_OUTPUT], {INPUT_NAME: np.ascontiguousarray(batch, dtype=self._input_dtype)}
         )
         return mask.reshape(len(batch), *mask.shape[-2:]).astype(np.float32), probs.astype(np.float32)
+
+
+def load_model(model: str | os.PathLike = "default", provider: str = "auto") -> Predictor:
+    """The one way to load a model: an ONNX model (a bundled name or a path) in ONNX Runtime, or a file of
+    another format through the loader registered for its suffix (a training checkpoint in PyTorch)."""
+    suffix = Path(str(model)).suffix.lstrip(".")
+    loaders = {e.name: e for e in entry_points(group=MODEL_LOADERS)} if suffix else {}
+    if suffix in loaders:
+        return loaders[suffix].load()(model, provider)
+    return Segmenter(model, provider=provider)
 
 
 def parse_metadata(meta: dict[str, str]) -> tuple[InputSpec, dict]:

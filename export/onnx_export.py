@@ -13,10 +13,8 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
-import sys
 import tempfile
 import warnings
 from dataclasses import dataclass
@@ -31,7 +29,7 @@ from core.framing import frame_for
 from core.metrics import jaccard
 from core.preprocess import model_input
 from core.runtime import CLASS_OUTPUT, INPUT_NAME, MASK_OUTPUT, Segmenter
-from training.checkpoint import load_checkpoint
+from training.checkpoint import checkpoint_version, load_checkpoint
 from training.clicks import evaluation_prompts
 from training.evaluation.summary import benign_malignant
 from training.networks import WithProbabilities
@@ -117,7 +115,7 @@ def model_card(cfg, ckpt: dict, extra: dict | None = None) -> dict:
     """The card summary stored in the ONNX metadata (the full card lives in docs/model-card.md)."""
     card = {
         "name": Path(cfg.data).parent.name + f"_{cfg.system}_w{cfg.width:g}" if cfg.data else f"{cfg.system}",
-        "version": f"iter{ckpt.get('iteration', 0)}",
+        "version": checkpoint_version(ckpt),
         "system": cfg.system,
         "width": cfg.width,
         "classes": list(cfg.classes),
@@ -215,17 +213,3 @@ def _torch_export(module: torch.nn.Module, size: int, path: Path, opset: int) ->
             optimize=True,
             verbose=False,
         )
-
-
-def cli_main(args: argparse.Namespace) -> int:
-    card = json.loads(args.card.read_text()) if args.card else {}
-    if args.report:
-        card["metrics"] = metrics_from_report(json.loads(args.report.read_text()))
-    try:
-        report = export_onnx(args.checkpoint, args.out, fp16=args.fp16, opset=args.opset, card=card)
-    except ParityError as exc:
-        print(f"liverclick export: {exc}; no file written", file=sys.stderr)
-        return 1
-    size_mb = args.out.stat().st_size / 2**20
-    print(f"{report}\nwrote {args.out} ({size_mb:.1f} MB)")
-    return 0

@@ -8,7 +8,7 @@ from onnx import numpy_helper
 
 from core.contract import SPEC_METADATA_KEY, InputSpec
 from core.prompt import Prompt
-from core.runtime import Segmenter
+from core.runtime import Segmenter, load_model
 from export import onnx_export
 from export.onnx_export import ParityError, check_parity, export_onnx
 from training.checkpoint import save_checkpoint
@@ -47,6 +47,8 @@ def test_export_embeds_contract_and_passes_parity(tmp_path, checkpoint):
     assert not list(tmp_path.glob("*.data"))  # one self-contained file
     seg = Segmenter(out, provider="cpu")
     assert seg.card["metrics"] == {"val_ji": 0.5} and seg.card["iterations"] == 7 and "diagnosis" in seg.card["notice"]
+    in_pytorch = load_model(checkpoint, provider="cpu")  # a checkpoint loads like any model, through training
+    assert (in_pytorch.provider, in_pytorch.version) == ("pytorch-cpu", "iter 7") and seg.version == "iter 7"
     img = np.random.default_rng(0).integers(0, 255, (90, 120), dtype=np.uint8)
     pred = seg.predict(img, Prompt().add_box(30, 20, 80, 60))
     assert pred.mask.shape == img.shape and abs(sum(pred.class_probs.values()) - 1) < 1e-5

@@ -2,7 +2,6 @@
 
 import json
 import socket
-from argparse import Namespace
 
 import cv2
 import numpy as np
@@ -15,6 +14,7 @@ from core.cli import main as cli_main
 from core.contract import InputSpec
 from core.runtime import Segmenter
 from webapp import app as webapp
+from webapp.cli import read_logins
 from webapp.feedback.store import FeedbackStore
 
 CARD = {
@@ -137,31 +137,16 @@ def test_model_card_markdown(segmenter):
 def test_read_logins(tmp_path):
     logins = tmp_path / "logins.txt"
     logins.write_text("# reviewers\nann:secret:with:colons\n\nbob:pw\n")
-    assert webapp.read_logins(["eve:x"], logins) == [("eve", "x"), ("ann", "secret:with:colons"), ("bob", "pw")]
-    assert webapp.read_logins([], None) == []
+    assert read_logins(["eve:x"], logins) == [("eve", "x"), ("ann", "secret:with:colons"), ("bob", "pw")]
+    assert read_logins([], None) == []
     for bad in ("nopassword", ":pw", "user:"):
         with pytest.raises(ValueError, match="USER:PASS"):
-            webapp.read_logins([bad], None)
-
-
-def _args(**kw):
-    base = dict(
-        model="default",
-        host="127.0.0.1",
-        port=7860,
-        provider="cpu",
-        feedback_db=None,
-        auth=[],
-        auth_file=None,
-        store_images=False,
-        max_concurrency=2,
-    )
-    return Namespace(**{**base, **kw})
+            read_logins([bad], None)
 
 
 def test_serve_without_the_bundled_model_says_so(monkeypatch, capsys):
     monkeypatch.setitem(core.models.BUNDLED, "default", "not_installed.onnx")
-    assert webapp.serve_main(_args()) == 2
+    assert cli_main(["serve"]) == 2
     err = capsys.readouterr().err
     assert "cannot load the model" in err and "not installed" in err and "--model" in err
     assert cli_main(["serve", "--model", "/nonexistent/model.onnx"]) == 2
@@ -178,21 +163,21 @@ def test_serve_launches_with_logins_limits_and_the_feedback_store(monkeypatch, c
 
     monkeypatch.setattr(webapp, "launch", fake_launch)
     db = tmp_path / "fb.sqlite"
-    model = str(segmenter.path)
-    code = webapp.serve_main(_args(model=model, auth=["ann:pw"], feedback_db=str(db), store_images=True, port=7999))
+    serve = ["serve", "--model", str(segmenter.path), "--provider", "cpu"]
+    code = cli_main([*serve, "--auth", "ann:pw", "--feedback-db", str(db), "--store-images", "--port", "7999"])
     assert code == 0 and launched["schema"] == 1
     assert launched["auth"] == [("ann", "pw")] and launched["port"] == 7999 and launched["max_concurrency"] == 2
     out = capsys.readouterr()
     assert "tiny-four 3" in out.out and f"feedback goes to {db}, with the images" in out.out
     assert _review_panel(launched["demo"])["visible"] is True
 
-    assert webapp.serve_main(_args(model=model, auth=["broken"])) == 2
-    assert webapp.serve_main(_args(model=model, feedback_db=str(db))) == 2  # feedback names its reviewer: logins
+    assert cli_main([*serve, "--auth", "broken"]) == 2
+    assert cli_main([*serve, "--feedback-db", str(db)]) == 2  # feedback names its reviewer: logins
     assert "--feedback-db needs logins" in capsys.readouterr().err
-    assert webapp.serve_main(_args(model=model, auth=["ann:pw"], feedback_db="mysql://h/db")) == 2
+    assert cli_main([*serve, "--auth", "ann:pw", "--feedback-db", "mysql://h/db"]) == 2
     assert "cannot open the feedback database: unsupported database URL" in capsys.readouterr().err
 
-    assert webapp.serve_main(_args(model=model, store_images=True)) == 0  # an open demo without feedback
+    assert cli_main([*serve, "--store-images"]) == 0  # an open demo without feedback
     assert "--store-images has no effect" in capsys.readouterr().err
     assert launched["auth"] == [] and _review_panel(launched["demo"])["visible"] is False
 

@@ -11,12 +11,10 @@ Each adapter assigns the paper's split (core/splits.py).
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import os
 import subprocess
-from collections import defaultdict
 from pathlib import Path
 
 import cv2
@@ -144,28 +142,3 @@ def phantom_manifest(out_dir: Path, n: int, seed: int = 0, fractions=DEFAULT_FRA
             }
         )
     return write_manifest(assign_splits(rows, fractions, seed), out_dir / "manifest.csv")
-
-
-def cli_main(args: argparse.Namespace) -> int:
-    out = args.out
-    if args.source == "busi":
-        src = args.src or find_busi()
-        if src is None:
-            print("liverclick data busi: BUSI not found; give --src (its folder) or set LIVERCLICK_BUSI")
-            return 2
-        path = busi_manifest(src, out, seed=args.seed)
-    elif args.source == "aul":
-        if args.src is None:
-            print("liverclick data aul: --src is required (the unpacked AUL folder)")
-            return 2
-        path = aul_manifest(args.src, out, seed=args.seed)
-    else:
-        path = phantom_manifest(out, args.n, seed=args.seed)
-    with open(path, newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    counts: dict[tuple[str, str], int] = defaultdict(int)
-    for r in rows:
-        counts[(r["split"], r["label"])] += 1
-    summary = ", ".join(f"{s}/{lab}: {n}" for (s, lab), n in sorted(counts.items()))
-    print(f"wrote {path} ({len(rows)} lesions; {summary})")
-    return 0

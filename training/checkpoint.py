@@ -73,12 +73,20 @@ class TorchPredictor(Predictor):
 
 def load_predictor(path: str | Path, device: str = "cpu") -> TorchPredictor:
     model, cfg, spec, ckpt = load_checkpoint(path)
-    card = {
-        "name": Path(path).stem,
-        "version": f"iter {ckpt.get('iteration', '?')}",
-        "git_revision": ckpt.get("git_revision"),
-    }
+    card = {"name": Path(path).stem, "version": checkpoint_version(ckpt), "git_revision": ckpt.get("git_revision")}
     return TorchPredictor(model, spec, card, device)
+
+
+def load_for_provider(path: str | Path, provider: str = "auto") -> TorchPredictor:
+    """A checkpoint as ``core.runtime.load_model`` loads a ``.pt``/``.pth`` file: on the GPU for
+    ``provider`` cuda, or auto when CUDA is available."""
+    cuda = provider == "cuda" or (provider == "auto" and torch.cuda.is_available())
+    return load_predictor(path, device="cuda" if cuda else "cpu")
+
+
+def checkpoint_version(ckpt: dict) -> str:
+    """A checkpoint's version: its training iteration."""
+    return f"iter {ckpt.get('iteration', '?')}"
 
 
 PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"

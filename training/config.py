@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -99,3 +100,10 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+def add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments of ``liverclick train`` and of ``torchrun -m training.train``."""
+    parser.add_argument("--config", type=Path, required=True)
+    parser.add_argument("--out", type=Path, default=None, help="run folder (checkpoints, logs)")
+    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="override config entries")

@@ -10,7 +10,6 @@ resumes from its folder, so an interrupted reproduction continues where it stopp
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
@@ -136,10 +135,3 @@ def tables_markdown(reports: dict, comparisons: dict) -> str:
             ],
         )
     return "\n".join(lines) + "\n"
-
-
-def cli_main(args: argparse.Namespace) -> int:
-    result = reproduce(args.data, args.out, args.config, args.overrides, args.seed, args.inputs_per_image, args.noc)
-    print((args.out / "tables.md").read_text())
-    print(f"reports: {', '.join(str(args.out / f'{s}.json') for s in result['reports'])}")
-    return 0

@@ -31,7 +31,7 @@ from core.runtime import cpu_threads
 
 from .checkpoint import TorchPredictor, init_encoder_from, save_checkpoint
 from .clicks import evaluation_prompts
-from .config import TrainConfig
+from .config import TrainConfig, add_train_arguments
 from .dataset import ClickDataset
 from .evaluation.stats import auroc
 from .losses import alpha_focal_loss, binary_focal_loss, class_alpha, soft_jaccard_loss
@@ -304,11 +304,9 @@ def cli_main(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point for ``torchrun -m training.train``."""
-    ap = argparse.ArgumentParser(prog="python -m training.train")
-    ap.add_argument("--config", type=Path, required=True)
-    ap.add_argument("--out", type=Path, default=None)
-    ap.add_argument("overrides", nargs="*")
-    return cli_main(ap.parse_args(argv))
+    parser = argparse.ArgumentParser(prog="python -m training.train")
+    add_train_arguments(parser)
+    return cli_main(parser.parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ import json
 import logging
 import os
 import shutil
-import sys
 import tempfile
 import time
 import uuid
@@ -36,7 +35,7 @@ from gradio.utils import get_upload_folder
 from core.imageio import MAX_BYTES, ImageError, UltrasoundImage, load_image
 from core.measure import measure
 from core.prompt import Prompt, PromptError
-from core.runtime import Prediction, Segmenter
+from core.runtime import Prediction, Predictor
 from core.serialize import FEEDBACK_ANSWER, SEGMENT_ANSWER, prediction_json
 
 from . import session as sess
@@ -123,7 +122,7 @@ class Workspace:
 
 
 def build_demo(
-    segmenter: Segmenter,
+    segmenter: Predictor,
     examples_dir: Path = EXAMPLES_DIR,
     store: FeedbackStore | None = None,
     time_limit_s: float = TIME_LIMIT_S,
@@ -412,69 +411,7 @@ def launch(
     )
 
 
-def serve_main(args) -> int:
-    """``liverclick serve``: load the model once, then serve the viewer until interrupted."""
-    try:
-        segmenter = Segmenter(args.model, provider=args.provider)
-    except (FileNotFoundError, ValueError, RuntimeError) as exc:
-        print(f"liverclick serve: cannot load the model: {exc}", file=sys.stderr)
-        if str(args.model) == "default":
-            print("liverclick serve: give a model file with --model PATH.onnx", file=sys.stderr)
-        return 2
-    try:
-        auth = read_logins(args.auth, args.auth_file)
-    except (OSError, ValueError) as exc:
-        print(f"liverclick serve: {exc}", file=sys.stderr)
-        return 2
-    store = None
-    if args.feedback_db:
-        if not auth:
-            print(
-                "liverclick serve: --feedback-db needs logins (--auth USER:PASS or --auth-file): "
-                "every feedback record names its reviewer",
-                file=sys.stderr,
-            )
-            return 2
-        try:
-            store = FeedbackStore.open(args.feedback_db, store_images=args.store_images)
-        except FeedbackError as exc:
-            print(f"liverclick serve: cannot open the feedback database: {exc}", file=sys.stderr)
-            return 2
-        kept = "with the images" if args.store_images else "image hashes only (no --store-images)"
-        print(f"liverclick serve: feedback goes to {store.url}, {kept}")
-    elif args.store_images:
-        print("liverclick serve: --store-images has no effect without --feedback-db", file=sys.stderr)
-    print(f"liverclick serve: {segmenter.name} {segmenter.version} on {segmenter.provider}. {sess.NOTICE}")
-    try:
-        launch(
-            build_demo(segmenter, store=store, workers=args.max_concurrency),
-            host=args.host,
-            port=args.port,
-            max_concurrency=args.max_concurrency,
-            auth=auth,
-        )
-    finally:
-        if store is not None:
-            store.close()
-    return 0
-
-
-def read_logins(pairs: list[str], path: Path | None) -> list[tuple[str, str]]:
-    """USER:PASS logins from ``--auth`` and from a file of such lines (blank lines and # comments skipped)."""
-    lines = list(pairs or [])
-    if path is not None:
-        lines += [s.strip() for s in Path(path).read_text(encoding="utf-8").splitlines()]
-        lines = [s for s in lines if s and not s.startswith("#")]
-    logins = []
-    for line in lines:
-        user, sep, password = line.partition(":")
-        if not sep or not user or not password:
-            raise ValueError("each login must be USER:PASS with a non-empty user and password")
-        logins.append((user, password))
-    return logins
-
-
-def model_card_markdown(segmenter: Segmenter) -> str:
+def model_card_markdown(segmenter: Predictor) -> str:
     """The model panel: name, version, provider, classes and every entry of the model card."""
     spec, card = segmenter.spec, segmenter.card
     classes = ", ".join(f"{c} (malignant)" if c in spec.malignant_classes else c for c in spec.class_names)

@@ -19,7 +19,7 @@ from typing import Literal
 from core.imageio import UltrasoundImage, load_image
 from core.measure import Measurements, measure
 from core.prompt import Prompt, PromptError
-from core.runtime import Prediction, PreparedImage, Segmenter
+from core.runtime import Prediction, Predictor, PreparedImage
 from core.serialize import VIEWER_REPORT, prediction_json
 
 from .feedback.record import FeedbackError, FeedbackRecord
@@ -75,7 +75,7 @@ class Session:
 
 
 # --- handlers ---------------------------------------------------------------------------------
-def open_image(segmenter: Segmenter, session: Session, source: str, frame: int = 0) -> Session:
+def open_image(segmenter: Predictor, session: Session, source: str, frame: int = 0) -> Session:
     """Read an uploaded file (ImageError if it cannot be used) and start a fresh prompt on it."""
     image = load_image(source, frame=frame)
     stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(source).stem).strip("._") or "image"
@@ -83,7 +83,7 @@ def open_image(segmenter: Segmenter, session: Session, source: str, frame: int =
     return Session(key=key, image=image, prepared=segmenter.prepare(image), source=source, name=stem[:64])
 
 
-def choose_frame(segmenter: Segmenter, session: Session, frame: int) -> Session:
+def choose_frame(segmenter: Predictor, session: Session, frame: int) -> Session:
     """Show another frame of a multi-frame image, keeping the prompt (frames share one geometry)."""
     if session.source is None:
         raise PromptError(NO_IMAGE)
@@ -92,7 +92,7 @@ def choose_frame(segmenter: Segmenter, session: Session, frame: int) -> Session:
     return _predict(segmenter, moved, session.prompt)
 
 
-def click(segmenter: Segmenter, session: Session, index: tuple[float, float], mode: Mode) -> Session:
+def click(segmenter: Predictor, session: Session, index: tuple[float, float], mode: Mode) -> Session:
     """A click on the displayed image at ``index``: a lesion or background point, or a box corner."""
     if session.prepared is None:
         raise PromptError(NO_IMAGE)
@@ -112,7 +112,7 @@ def set_mode(session: Session, mode: Mode) -> Session:
     return session if mode == "box" else replace(session, pending_corner=None)
 
 
-def undo(segmenter: Segmenter, session: Session) -> Session:
+def undo(segmenter: Predictor, session: Session) -> Session:
     """Take back a pending box corner, else the last input, and predict again."""
     if session.pending_corner is not None:
         return replace(session, pending_corner=None)
@@ -126,7 +126,7 @@ def clear(session: Session) -> Session:
     return replace(session, prompt=Prompt(), pending_corner=None, prediction=None, measurements=None, feedback_id=None)
 
 
-def _predict(segmenter: Segmenter, session: Session, prompt: Prompt) -> Session:
+def _predict(segmenter: Predictor, session: Session, prompt: Prompt) -> Session:
     """The session with ``prompt`` in force and its prediction (none while no lesion click or box is given)."""
     base = replace(session, prompt=prompt, pending_corner=None, prediction=None, measurements=None, feedback_id=None)
     if len(prompt.points(True)) == 0:
@@ -161,7 +161,7 @@ class Review:
 
 
 def feedback_record(
-    segmenter: Segmenter, pixels, prompt: Prompt, prediction: Prediction, reviewer: str | None, review: Review
+    segmenter: Predictor, pixels, prompt: Prompt, prediction: Prediction, reviewer: str | None, review: Review
 ) -> FeedbackRecord:
     """The record of ``review`` on ``prediction`` (of ``prompt`` on the grayscale ``pixels``) by ``reviewer``."""
     if not reviewer:
@@ -182,7 +182,7 @@ def feedback_record(
 
 
 def submit_review(
-    store: FeedbackStore, segmenter: Segmenter, session: Session, reviewer: str | None, review: Review
+    store: FeedbackStore, segmenter: Predictor, session: Session, reviewer: str | None, review: Review
 ) -> Session:
     """Store the review of the current outline; the session remembers the id, so it is not saved twice."""
     if session.feedback_id is not None:
@@ -261,7 +261,7 @@ def _ms(value: float) -> str:
     return f"{value:.1f} ms" if value < 10 else f"{value:.0f} ms"
 
 
-def report(session: Session, segmenter: Segmenter) -> dict:
+def report(session: Session, segmenter: Predictor) -> dict:
     """The JSON report of the current prediction: prompt, probabilities, measurements, model, image."""
     image = session.image
     return {

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
+from core.cli import CommandError, open_model, set_command
 from core.manifest import ManifestError, read_manifest
-from core.runtime import Predictor
 
 from ..clicks import MODES
 from .compare import ReportMismatch, compare_markdown, compare_reports
@@ -16,43 +15,45 @@ from .markdown import markdown_report, one_line
 from .protocol import disk_radius_from_training, evaluate, write_json
 
 
-def load_model(model: str, provider: str = "auto") -> Predictor:
-    """An ONNX model through the runtime, or a training checkpoint (``.pt``/``.pth``) through PyTorch."""
-    if str(model).endswith((".pt", ".pth")):
-        import torch
+def register_evaluate(subparsers) -> None:
+    p = subparsers.add_parser("evaluate", help="evaluate a model with the paper's protocol")
+    p.add_argument("--model", default="default", help="ONNX model (name or path) or a training checkpoint (.pt)")
+    p.add_argument("--data", type=Path, required=True, help="manifest CSV")
+    p.add_argument("--split", default="test", help="manifest split to evaluate ('all' for every row)")
+    p.add_argument("--mode", default="both", choices=["one-click", "two-click", "both"])
+    p.add_argument("--report", type=Path, required=True, help="JSON report")
+    p.add_argument("--markdown", type=Path, default=None)
+    p.add_argument("--plots", type=Path, default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--inputs-per-image", type=int, default=5)
+    p.add_argument("--noc", action=argparse.BooleanOptionalAction, default=True, help="NoC@85/90 runs")
+    p.add_argument("--limit", type=int, default=None, help="evaluate only the first N images")
+    p.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples for the 95%% CIs")
+    p.add_argument("--provider", default="auto", choices=["auto", "cpu", "cuda"], help="ONNX Runtime provider")
+    set_command(p, evaluate_main)
 
-        from training.checkpoint import load_predictor
 
-        cuda = provider == "cuda" or (provider == "auto" and torch.cuda.is_available())
-        return load_predictor(model, device="cuda" if cuda else "cpu")
-    from core.runtime import Segmenter
-
-    return Segmenter(model, provider=provider)
+def register_compare(subparsers) -> None:
+    p = subparsers.add_parser("compare", help="paired tests between two evaluation reports")
+    p.add_argument("reports", nargs=2, type=Path)
+    p.add_argument("--markdown", type=Path, default=None)
+    set_command(p, compare_main)
 
 
 def evaluate_main(args: argparse.Namespace) -> int:
     """``liverclick evaluate``: run the protocol, write the JSON report and optionally Markdown and plots."""
 
-    def fail(message: str) -> int:
-        print(f"liverclick evaluate: {message}", file=sys.stderr)
-        return 2
-
     if args.seed < 0 or args.inputs_per_image < 1:
-        return fail("--seed must be >= 0 and --inputs-per-image >= 1")
+        raise CommandError("--seed must be >= 0 and --inputs-per-image >= 1")
     split = None if args.split == "all" else args.split
     try:
         cases, _ = read_manifest(args.data, split=split)
     except ManifestError as exc:
-        return fail(f"{exc}" + (" (choose another with --split, or --split all)" if split else ""))
+        raise CommandError(f"{exc}" + (" (choose another with --split, or --split all)" if split else "")) from None
     cases = cases[: args.limit] if args.limit else cases
     if not cases:
-        return fail(f"{args.data} has no images to evaluate")
-    try:
-        predictor = load_model(args.model, args.provider)
-    except ModuleNotFoundError as exc:
-        return fail(f"cannot load {args.model}: {exc}")
-    except (OSError, ValueError, RuntimeError) as exc:
-        return fail(f"cannot load the model {args.model}: {exc}")
+        raise CommandError(f"{args.data} has no images to evaluate")
+    predictor = open_model(args.model, args.provider)
     radius, rule = disk_radius_from_training(args.data)
     modes = MODES if args.mode == "both" else (args.mode,)
     report = evaluate(
@@ -81,11 +82,9 @@ def compare_main(args: argparse.Namespace) -> int:
         a, b = (json.loads(Path(p).read_text(encoding="utf-8")) for p in args.reports)
         result = compare_reports(a, b)
     except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
-        print(f"liverclick compare: cannot read the reports as evaluation reports: {exc}", file=sys.stderr)
-        return 2
+        raise CommandError(f"cannot read the reports as evaluation reports: {exc}") from None
     except ReportMismatch as exc:
-        print(f"liverclick compare: {exc}", file=sys.stderr)
-        return 2
+        raise CommandError(str(exc)) from None
     text = compare_markdown(result)
     print(text, end="")
     if args.markdown:

@@ -2,24 +2,35 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
+
+from core.cli import CommandError, set_command
 
 from .export import agreement_markdown, agreement_report, export_dataset
 from .record import FeedbackError
 from .store import FeedbackStore
 
 
-def export_main(args) -> int:
-    """CLI: ``--db URL --out DIR``. Exit status 0 when the export ran, 2 when the store cannot be read."""
+def register(subparsers) -> None:
+    p = subparsers.add_parser("feedback", help="reviewer feedback store")
+    actions = p.add_subparsers(dest="feedback_command", required=True, metavar="ACTION")
+    export = actions.add_parser("export", help="accepted cases as a training manifest + agreement report")
+    export.add_argument("--db", required=True, help="SQLite path or postgresql:// URL")
+    export.add_argument("--out", type=Path, required=True)
+    set_command(export, export_main)
+
+
+def export_main(args: argparse.Namespace) -> int:
+    """Exit status 0 when the export ran; CommandError when the store cannot be read."""
     try:
         with FeedbackStore.open(args.db, create=False) as store:
             report = agreement_report(store)
             summary = export_dataset(store, args.out)
     except FeedbackError as exc:
-        print(f"liverclick feedback export: {exc}", file=sys.stderr)
-        return 2
+        raise CommandError(str(exc)) from None
     out = Path(args.out)
     report["export"] = summary
     (out / "agreement.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")

@@ -1,0 +1,78 @@
+"""``liverclick serve``: load the model once, then serve the viewer (and its feedback store) until interrupted."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from core.cli import CommandError, open_model, set_command
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("serve", help="start the web viewer")
+    p.add_argument("--model", default="default", help="bundled model name or path to an ONNX file")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=7860)
+    p.add_argument("--provider", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--feedback-db", default=None, help="SQLite path or postgresql:// URL for reviewer feedback")
+    p.add_argument("--auth", action="append", default=[], metavar="USER:PASS", help="a login (repeatable)")
+    p.add_argument("--auth-file", type=Path, default=None, help="file of USER:PASS lines")
+    p.add_argument("--store-images", action="store_true", help="keep reviewed images in the feedback store")
+    p.add_argument("--max-concurrency", type=int, default=2, help="predictions run at once")
+    set_command(p, serve_main)
+
+
+def serve_main(args: argparse.Namespace) -> int:
+    from .app import build_demo, launch
+    from .feedback.record import FeedbackError
+    from .feedback.store import FeedbackStore
+    from .session import NOTICE
+
+    segmenter = open_model(args.model, args.provider)
+    try:
+        auth = read_logins(args.auth, args.auth_file)
+    except (OSError, ValueError) as exc:
+        raise CommandError(str(exc)) from None
+    store = None
+    if args.feedback_db:
+        if not auth:
+            raise CommandError(
+                "--feedback-db needs logins (--auth USER:PASS or --auth-file): every feedback record names its reviewer"
+            )
+        try:
+            store = FeedbackStore.open(args.feedback_db, store_images=args.store_images)
+        except FeedbackError as exc:
+            raise CommandError(f"cannot open the feedback database: {exc}") from None
+        kept = "with the images" if args.store_images else "image hashes only (no --store-images)"
+        print(f"liverclick serve: feedback goes to {store.url}, {kept}")
+    elif args.store_images:
+        print("liverclick serve: --store-images has no effect without --feedback-db", file=sys.stderr)
+    print(f"liverclick serve: {segmenter.name} {segmenter.version} on {segmenter.provider}. {NOTICE}")
+    try:
+        launch(
+            build_demo(segmenter, store=store, workers=args.max_concurrency),
+            host=args.host,
+            port=args.port,
+            max_concurrency=args.max_concurrency,
+            auth=auth,
+        )
+    finally:
+        if store is not None:
+            store.close()
+    return 0
+
+
+def read_logins(pairs: list[str], path: Path | None) -> list[tuple[str, str]]:
+    """USER:PASS logins from ``--auth`` and from a file of such lines (blank lines and # comments skipped)."""
+    lines = list(pairs or [])
+    if path is not None:
+        lines += [s.strip() for s in Path(path).read_text(encoding="utf-8").splitlines()]
+        lines = [s for s in lines if s and not s.startswith("#")]
+    logins = []
+    for line in lines:
+        user, sep, password = line.partition(":")
+        if not sep or not user or not password:
+            raise ValueError("each login must be USER:PASS with a non-empty user and password")
+        logins.append((user, password))
+    return logins
