@@ -20,7 +20,7 @@ import numpy as np
 
 from .cli import CommandError, open_model, set_command
 from .imageio import ImageError, load_image
-from .prompt import Prompt, PromptError
+from .prompt import Prompt, PromptError, request_frame
 from .runtime import Predictor
 from .serialize import PREDICT_RESULT, prediction_json
 
@@ -57,9 +57,7 @@ def parse_request(line: str, base_dir: Path) -> tuple[str, Path, Prompt, int]:
     image = Path(req["image"]).expanduser()
     if not image.is_absolute():
         image = base_dir / image
-    frame = req.get("frame", 0)
-    if not isinstance(frame, int) or isinstance(frame, bool):
-        raise RequestError("'frame' must be an integer")
+    frame = request_frame(req)
     return rid, image, Prompt.from_dict(req), frame
 
 

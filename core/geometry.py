@@ -70,12 +70,6 @@ class Letterbox:
         origin = np.array(self.region[:2], dtype=np.float64)
         return (pts - origin + 0.5) * (sx, sy) - 0.5
 
-    def points_to_image(self, points: np.ndarray) -> np.ndarray:
-        pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
-        sx, sy = self.scale_xy
-        origin = np.array(self.region[:2], dtype=np.float64)
-        return (pts + 0.5) / (sx, sy) - 0.5 + origin
-
     def image_to_model(self, image: np.ndarray) -> np.ndarray:
         """Crop the region (zeros where it leaves the image), resize and pad to S x S."""
         crop = self._crop(image)

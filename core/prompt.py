@@ -155,6 +155,14 @@ class Prompt:
         return cls(tuple(inputs))
 
 
+def request_frame(request) -> int:
+    """The DICOM frame a request (``liverclick predict``'s line, an API call's prompt) asks for; 0 by default."""
+    frame = request.get("frame", 0) if isinstance(request, dict) else 0
+    if not isinstance(frame, int) or isinstance(frame, bool):
+        raise PromptError("'frame' must be an integer")
+    return frame
+
+
 def _number(value, what: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise PromptError(f"{what} must be a number, got {value!r}")

@@ -30,7 +30,7 @@ from core.metrics import jaccard
 from core.preprocess import model_input
 from core.runtime import CLASS_OUTPUT, INPUT_NAME, MASK_OUTPUT, Segmenter
 from training.checkpoint import checkpoint_version, load_checkpoint
-from training.clicks import evaluation_prompts
+from training.clicks import MODES, evaluation_prompts
 from training.evaluation.summary import benign_malignant
 from training.networks import WithProbabilities
 from training.phantoms import CLASSES as PHANTOM_CLASSES
@@ -81,8 +81,8 @@ def parity_inputs(spec: InputSpec, n_images: int = 4, seed: int = 0) -> np.ndarr
     for i in range(n_images):
         gray, mask = make_phantom(PHANTOM_CLASSES[i % len(PHANTOM_CLASSES)], seed + i)
         h, w = gray.shape
-        for mode in ("two-click", "one-click"):
-            (prompt,) = evaluation_prompts(mask, mode, 1, seed + i)
+        for mode in MODES:
+            (prompt,) = evaluation_prompts(mask, mode, 1, seed=seed, case_id=f"phantom_{i}")
             batch.append(model_input(gray, prompt, frame_for(prompt, w, h, spec), spec))
     return np.stack(batch).astype(np.float32)
 

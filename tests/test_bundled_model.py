@@ -40,11 +40,11 @@ def test_bundled_model_on_held_out_busi_lesions(model, tmp_path):
     cases, _ = read_manifest(busi_manifest(busi, tmp_path), split="test", check_files=False)
     cases = cases[::4]  # 29 lesions of both classes, a few seconds
     box_ji, click_ji, malignant, truth = [], [], [], []
-    for i, case in enumerate(cases):
+    for case in cases:
         gray, mask = case.load()
         prepared = model.prepare(gray)
-        (box,) = evaluation_prompts(mask, "two-click", 1, i)
-        (click,) = evaluation_prompts(mask, "one-click", 1, i)
+        (box,) = evaluation_prompts(mask, "two-click", 1, seed=0, case_id=case.case_id)
+        (click,) = evaluation_prompts(mask, "one-click", 1, seed=0, case_id=case.case_id)
         pred = model.predict(prepared, box)
         box_ji.append(jaccard(pred.mask, mask))
         malignant.append(pred.malignant_prob)

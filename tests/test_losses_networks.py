@@ -4,6 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from training.config import SYSTEMS
 from training.losses import alpha_focal_loss, binary_focal_loss, class_alpha, soft_jaccard_loss
 from training.networks import ClickNet, WithProbabilities
 
@@ -40,7 +41,7 @@ def test_soft_jaccard_loss_is_zero_for_a_confident_exact_mask():
     assert soft_jaccard_loss(logits, target, eps=1e-6).item() == pytest.approx(0.0, abs=1e-6)
 
 
-@pytest.mark.parametrize("system", ["joint", "seg", "cls"])
+@pytest.mark.parametrize("system", list(SYSTEMS))
 def test_systems_map_inputs_to_mask_and_class_logits(system):
     net = ClickNet(system, num_classes=4, width=0.125, cls_pool="mask").eval()
     mask, cls = net(torch.randn(2, 3, 64, 64))

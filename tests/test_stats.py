@@ -115,12 +115,9 @@ def _asah():
 
 
 def test_delong_reproduces_proc_on_asah():
-    """pROC's test suite: var(roc) and roc.test(r1, r2) (DeLong, paired) on aSAH."""
+    """pROC's test suite: roc.test(r1, r2) (DeLong, paired) on aSAH."""
     y, x = _asah()
     assert stats.auroc(y, x["wfns"]) == pytest.approx(0.823678861788618, abs=1e-12)
-    assert stats.delong_variance(y, x["wfns"]) == pytest.approx(0.00146991470882363, rel=1e-9)
-    assert stats.delong_variance(y, x["ndka"]) == pytest.approx(0.0031908105493913, rel=1e-9)
-    assert stats.delong_variance(y, x["s100b"]) == pytest.approx(0.00266868245717244, rel=1e-9)
     expected = {  # (a, b): (Z, p, CI of the difference)
         ("wfns", "s100b"): (2.20898359144091, 0.0271757822291882, (0.0104061769564846, 0.174214419249478)),
         ("wfns", "ndka"): (2.79777591868904, 0.00514557970691098, (0.0634011709339876, 0.3600405634833566)),

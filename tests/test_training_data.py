@@ -38,14 +38,16 @@ def test_training_clicks_follow_the_paper():
 
 def test_prompts_are_deterministic_from_the_seed():
     mask = _disk()
-    assert evaluation_prompts(mask, "two-click", 5, 7) == evaluation_prompts(mask, "two-click", 5, 7)
-    assert evaluation_prompts(mask, "two-click", 5, 7) != evaluation_prompts(mask, "two-click", 5, 8)
+    first = evaluation_prompts(mask, "two-click", 5, seed=7, case_id="disk")
+    assert first == evaluation_prompts(mask, "two-click", 5, seed=7, case_id="disk")
+    assert first != evaluation_prompts(mask, "two-click", 5, seed=8, case_id="disk")
+    assert first != evaluation_prompts(mask, "two-click", 5, seed=7, case_id="other disk")
 
 
 def test_two_click_boxes_are_jittered_around_the_tight_box():
     mask = _disk()
     x0, y0, x1, y1 = tight_box(mask)
-    for p in evaluation_prompts(mask, "two-click", 20, 0):
+    for p in evaluation_prompts(mask, "two-click", 20, seed=0, case_id="disk"):
         b = p.box
         assert len(p.all_clicks()) == 5
         assert abs(b.x0 - x0) <= 0.15 * (x1 - x0 + 1) + 1 and abs(b.y1 - y1) <= 0.15 * (y1 - y0 + 1) + 1
@@ -53,7 +55,7 @@ def test_two_click_boxes_are_jittered_around_the_tight_box():
 
 def test_one_click_lands_in_the_lesion_core():
     mask = _disk(r=20)
-    for p in evaluation_prompts(mask, "one-click", 20, 0):
+    for p in evaluation_prompts(mask, "one-click", 20, seed=0, case_id="disk"):
         ((x, y),) = p.points(True)
         assert np.hypot(x - 60, y - 50) <= 11  # core: depth >= half the maximum depth
 

@@ -102,14 +102,6 @@ def resolve_checkpoint(name_or_path: str | Path) -> Path:
     return path
 
 
-def weights_only(src: str | Path, dst: str | Path) -> Path:
-    """A copy of a checkpoint without optimizer and scheduler state: what is shipped for ``init_from``."""
-    ckpt = torch.load(str(src), map_location="cpu", weights_only=False)
-    keep = ("model", "spec", "config", "git_revision", "iteration")
-    torch.save({k: ckpt[k] for k in keep if k in ckpt}, str(dst))
-    return Path(dst)
-
-
 def init_encoder_from(model: ClickNet, path: str | Path, stages: int) -> int:
     """Copy the first ``stages`` encoder stages whose shapes match from another checkpoint (a path or
     a shipped name); returns the number of tensors copied (the paper initialises early layers from a

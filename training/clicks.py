@@ -146,9 +146,10 @@ def training_prompt(mask: np.ndarray, rng: np.random.Generator, cfg: ClickConfig
     return random_clicks(mask, rng, cfg)
 
 
-def evaluation_prompts(mask: np.ndarray, mode: str, n: int, seed: int) -> list[Prompt]:
-    """The paper's ``n`` simulated test inputs of one image for ``mode`` ('one-click' or 'two-click')."""
-    rng = np.random.default_rng(seed)
+def evaluation_prompts(mask: np.ndarray, mode: str, n: int, *, seed: int, case_id: str) -> list[Prompt]:
+    """The paper's ``n`` simulated test inputs of one image for ``mode`` ('one-click' or 'two-click'), drawn
+    from :func:`case_seed`: an image gets the same inputs whatever else is evaluated with it, and in what order."""
+    rng = np.random.default_rng(case_seed(seed, case_id))
     make = {"one-click": one_click, "two-click": jittered_box}[mode]
     return [make(mask, rng) for _ in range(n)]
 

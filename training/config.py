@@ -11,11 +11,14 @@ import yaml
 
 from core.contract import InputSpec
 
+# The paper's three systems (Fig. 2), by name, in the order reproduce trains them.
+SYSTEMS = {"seg": "segmentation only", "cls": "classification only", "joint": "joint"}
+
 
 @dataclass
 class TrainConfig:
     # what to train
-    system: str = "joint"  # joint | seg | cls  (paper, Fig. 2)
+    system: str = "joint"  # one of SYSTEMS
     data: str = ""  # manifest CSV (relative paths: to the config file's folder)
     classes: list[str] = field(default_factory=lambda: ["benign", "malignant"])
     malignant: list[str] = field(default_factory=lambda: ["malignant"])
@@ -81,8 +84,8 @@ class TrainConfig:
         return cfg
 
     def validate(self) -> None:
-        if self.system not in ("joint", "seg", "cls"):
-            raise ValueError(f"system must be joint, seg or cls, got {self.system!r}")
+        if self.system not in SYSTEMS:
+            raise ValueError(f"system must be one of {', '.join(SYSTEMS)}, got {self.system!r}")
         if self.optimizer not in ("sgd", "adamw") or self.lr_schedule not in ("step", "cosine"):
             raise ValueError("optimizer must be sgd|adamw and lr_schedule step|cosine")
         self.spec()  # raises ContractError for an invalid contract

@@ -20,9 +20,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .config import SYSTEMS
+
 VGG16_STAGES = ((64, 2), (128, 2), (256, 3), (512, 3), (512, 3))
 SIDE_CHANNELS = 16
-SYSTEMS = ("joint", "seg", "cls")
 
 
 def _conv_bn_relu(cin: int, cout: int) -> nn.Sequential:
@@ -97,7 +98,7 @@ class ClickNet(nn.Module):
     def __init__(self, system: str = "joint", num_classes: int = 2, width: float = 0.25, cls_pool: str = "avg"):
         super().__init__()
         if system not in SYSTEMS:
-            raise ValueError(f"system must be one of {SYSTEMS}, got {system!r}")
+            raise ValueError(f"system must be one of {', '.join(SYSTEMS)}, got {system!r}")
         if system != "joint" and cls_pool == "mask":
             cls_pool = "avg"
         self.system, self.num_classes = system, num_classes

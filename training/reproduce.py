@@ -17,15 +17,13 @@ from core.manifest import read_manifest
 
 from .checkpoint import load_predictor
 from .clicks import mode_label
-from .config import TrainConfig
+from .config import SYSTEMS, TrainConfig
 from .evaluation.compare import compare_reports
 from .evaluation.markdown import fmt_auc, fmt_p, fmt_pct, markdown_table
 from .evaluation.paper import PAPER
 from .evaluation.protocol import evaluate, write_json
 from .evaluation.summary import benign_malignant
 from .train import train
-
-SYSTEMS = {"seg": "segmentation only", "cls": "classification only", "joint": "joint"}
 
 
 def reproduce(

@@ -30,7 +30,7 @@ from core.metrics import jaccard
 from core.runtime import cpu_threads
 
 from .checkpoint import TorchPredictor, init_encoder_from, save_checkpoint
-from .clicks import evaluation_prompts
+from .clicks import MODES, evaluation_prompts, mode_key
 from .config import TrainConfig, add_train_arguments
 from .dataset import ClickDataset
 from .evaluation.stats import auroc
@@ -98,14 +98,14 @@ def lr_factor(cfg: TrainConfig, it: int) -> float:
 def validate(model: ClickNet, cfg: TrainConfig, cases: list[Case], seed: int = 0) -> dict:
     """Mean Jaccard for one two-click and one one-click input per image, and the malignancy AUROC."""
     predictor = TorchPredictor(model, cfg.spec())
-    ji = {"two-click": [], "one-click": []}
+    ji: dict[str, list[float]] = {mode: [] for mode in MODES}
     scores, truth = [], []
     malignant = set(cfg.malignant)
-    for i, case in enumerate(cases):
+    for case in cases:
         gray, mask = case.load()
         prepared = predictor.prepare(gray)
-        for mode in ji:
-            (prompt,) = evaluation_prompts(mask, mode, 1, seed * 100_003 + i)
+        for mode in MODES:
+            (prompt,) = evaluation_prompts(mask, mode, 1, seed=seed, case_id=case.case_id)
             pred = predictor.predict(prepared, prompt)
             ji[mode].append(jaccard(pred.mask, mask))
             if mode == "two-click":
@@ -113,8 +113,7 @@ def validate(model: ClickNet, cfg: TrainConfig, cases: list[Case], seed: int = 0
                 truth.append(case.label in malignant)
     out = {}
     if cfg.system != "cls":
-        out["val_ji_two_click"] = float(np.mean(ji["two-click"]))
-        out["val_ji_one_click"] = float(np.mean(ji["one-click"]))
+        out.update({f"val_ji_{mode_key(mode)}": float(np.mean(v)) for mode, v in ji.items()})
     if cfg.system != "seg" and 0 < sum(truth) < len(truth):
         out["val_auroc"] = float(auroc(np.array(truth), np.array(scores)))
     out["val_score"] = float(np.mean(list(out.values()))) if out else 0.0

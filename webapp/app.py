@@ -34,7 +34,7 @@ from gradio.utils import get_upload_folder
 
 from core.imageio import MAX_BYTES, ImageError, UltrasoundImage, load_image
 from core.measure import measure
-from core.prompt import Prompt, PromptError
+from core.prompt import Prompt, PromptError, request_frame
 from core.runtime import Prediction, Predictor
 from core.serialize import FEEDBACK_ANSWER, SEGMENT_ANSWER, prediction_json
 
@@ -256,10 +256,7 @@ def build_demo(
                 request = json.loads(prompt)
             except (TypeError, json.JSONDecodeError) as exc:
                 raise PromptError(f"the prompt is not valid JSON: {exc}") from None
-            frame = request.get("frame", 0) if isinstance(request, dict) else 0
-            if not isinstance(frame, int) or isinstance(frame, bool):
-                raise PromptError("'frame' must be an integer")
-            picture = load_image(_uploaded_path(image), frame=frame)
+            picture = load_image(_uploaded_path(image), frame=request_frame(request))
             p = Prompt.from_dict(request)
             return picture, p, segmenter.predict(picture, p)
 

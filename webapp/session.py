@@ -25,8 +25,8 @@ from core.serialize import VIEWER_REPORT, prediction_json
 from .feedback.record import FeedbackError, FeedbackRecord
 from .feedback.store import FeedbackStore
 
-Mode = Literal["lesion", "background", "box"]
-MODES: tuple[Mode, ...] = ("lesion", "background", "box")
+ClickMode = Literal["lesion", "background", "box"]
+CLICK_MODES: tuple[ClickMode, ...] = ("lesion", "background", "box")
 NOTICE = "Research tool, not for diagnosis."
 NO_IMAGE = "upload an image first, then click on the lesion"
 LOGIN_NEEDED = "feedback needs a login: the server must be started with --auth or --auth-file, and you signed in"
@@ -92,11 +92,11 @@ def choose_frame(segmenter: Predictor, session: Session, frame: int) -> Session:
     return _predict(segmenter, moved, session.prompt)
 
 
-def click(segmenter: Predictor, session: Session, index: tuple[float, float], mode: Mode) -> Session:
+def click(segmenter: Predictor, session: Session, index: tuple[float, float], mode: ClickMode) -> Session:
     """A click on the displayed image at ``index``: a lesion or background point, or a box corner."""
     if session.prepared is None:
         raise PromptError(NO_IMAGE)
-    if mode not in MODES:
+    if mode not in CLICK_MODES:
         raise ValueError(f"unknown mode {mode!r}")
     x, y = session.image_point(index)
     if mode != "box":
@@ -107,7 +107,7 @@ def click(segmenter: Predictor, session: Session, index: tuple[float, float], mo
     return _predict(segmenter, session, session.prompt.add_box(x0, y0, x, y))
 
 
-def set_mode(session: Session, mode: Mode) -> Session:
+def set_mode(session: Session, mode: ClickMode) -> Session:
     """Switching mode abandons a half-drawn box."""
     return session if mode == "box" else replace(session, pending_corner=None)
 
@@ -205,7 +205,7 @@ def review_note(session: Session) -> str:
 
 
 # --- what the page shows ----------------------------------------------------------------------
-def guidance(session: Session, mode: Mode) -> str:
+def guidance(session: Session, mode: ClickMode) -> str:
     """One line telling the user what the viewer is waiting for."""
     if session.image is None:
         return "Upload an ultrasound image (PNG, JPEG, BMP, TIFF or DICOM)."
@@ -242,7 +242,7 @@ def measurement_lines(session: Session, provider: str) -> str:
         diameter += f" · {m.diameter_mm:.1f} mm"
     spacing = session.image.pixel_spacing_mm
     scale = f"{spacing[1]:.3g} x {spacing[0]:.3g} mm per pixel" if spacing else "pixel spacing unknown: no mm"
-    timings = p.timings_ms
+    total, inference = (_duration(p.timings_ms.get(k, 0)) for k in ("total", "inference"))
     return "\n".join(
         [
             "| Lesion | |",
@@ -251,13 +251,13 @@ def measurement_lines(session: Session, provider: str) -> str:
             f"| Longest diameter | {diameter} |",
             f"| Most likely class | {p.predicted_class} ({p.class_probs[p.predicted_class]:.0%}) |",
             f"| Image | {session.image.description}; {session.image.width} x {session.image.height} px; {scale} |",
-            f"| Time | {_ms(timings.get('total', 0))} per click ({_ms(timings.get('inference', 0))} inference) "
-            f"on {provider} |",
+            f"| Time | {total} per click ({inference} inference) on {provider} |",
         ]
     )
 
 
-def _ms(value: float) -> str:
+def _duration(value: float) -> str:
+    """Milliseconds as the page shows them: '7.4 ms', '26 ms'."""
     return f"{value:.1f} ms" if value < 10 else f"{value:.0f} ms"
 
 

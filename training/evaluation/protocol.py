@@ -31,7 +31,7 @@ from core.metrics import jaccard
 from core.runtime import Predictor
 
 from ..clicks import DEFAULT as CLICKS
-from ..clicks import MODES, case_seed, evaluation_prompts, mode_key
+from ..clicks import MODES, evaluation_prompts, mode_key
 from .baselines import baseline_masks, baselines_summary, shape_scores
 from .noc import noc_record, noc_summary
 from .summary import assign_deciles, by_size_decile, classification_summary, segmentation_summary
@@ -58,7 +58,6 @@ def evaluate_image(
     """The per-image record: inputs, Jaccards, class probabilities, baselines, shape scores, NoC."""
     gray, ref = case.load()
     prepared = predictor.prepare(gray)
-    s = case_seed(seed, case.case_id)
     radius = disk_radius if disk_radius else DISK_FRACTION * min(ref.shape)
     true_class, malignant = _truth(predictor.spec, case.label)
     rec: dict = {
@@ -72,7 +71,7 @@ def evaluate_image(
         "baselines": {},
     }
     for mode in modes:
-        prompts = evaluation_prompts(ref, mode, n_inputs, s)
+        prompts = evaluation_prompts(ref, mode, n_inputs, seed=seed, case_id=case.case_id)
         jis, probs, malig, base, shapes = [], [], [], {}, []
         for prompt in prompts:
             pred = predictor.predict(prepared, prompt)
@@ -97,7 +96,7 @@ def evaluate_image(
                 for k in ("box_fill_deficit", "convexity_deficit")
             }
     if run_noc:
-        first = evaluation_prompts(ref, "one-click", 1, s)[0]  # the first one-click input above
+        first = evaluation_prompts(ref, "one-click", 1, seed=seed, case_id=case.case_id)[0]  # the first one above
         rec["noc"] = noc_record(predictor, prepared, ref, first)
     return rec
 

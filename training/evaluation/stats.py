@@ -186,12 +186,6 @@ def delong_placements(y, score) -> tuple[float, np.ndarray, np.ndarray]:
     return float(v10.mean()), v10, v01
 
 
-def delong_variance(y, score) -> float:
-    """DeLong's variance of one AUROC."""
-    _, v10, v01 = delong_placements(y, score)
-    return float(np.var(v10, ddof=1) / len(v10) + np.var(v01, ddof=1) / len(v01))
-
-
 def delong_test(y, score_a, score_b, level: float = 0.95) -> dict[str, float]:
     """DeLong's test for two correlated AUROCs (same cases, two scores), two-sided.
 
