@@ -1,5 +1,6 @@
 import socket
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,25 @@ def tiny_model(tmp_path_factory):
     from tiny_model import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("models") / "tiny.onnx")
+
+
+@pytest.fixture
+def faulty_segmenter(tiny_model):
+    """``faulty_segmenter()``: the tiny model in ONNX Runtime, made slow (``.delay`` seconds a network run) or
+    broken (``.fail``) on demand."""
+    from core.runtime import Segmenter
+
+    class Faulty(Segmenter):
+        delay = 0.0
+        fail = False
+
+        def run(self, batch):
+            time.sleep(self.delay)
+            if self.fail:
+                raise RuntimeError("a bug deep in the model code")
+            return super().run(batch)
+
+    return lambda: Faulty(tiny_model, provider="cpu")
 
 
 @pytest.fixture

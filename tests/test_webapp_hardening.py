@@ -10,31 +10,12 @@ import cv2
 import httpx
 import numpy as np
 import pytest
-from tiny_model import build_tiny_model
 
 from core.runtime import Segmenter
-from webapp.app import Deadline, RequestTimeout
 from webapp.feedback.store import FeedbackStore
+from webapp.handlers import Deadline, RequestTimeout
 
 CLICK = json.dumps({"clicks": [{"x": 140, "y": 60, "positive": True}]})
-
-
-class FaultySegmenter(Segmenter):
-    """The tiny model, made slow (``delay`` seconds a network run) or broken (``fail``) on demand."""
-
-    delay = 0.0
-    fail = False
-
-    def run(self, batch):
-        time.sleep(self.delay)
-        if self.fail:
-            raise RuntimeError("a bug deep in the model code")
-        return super().run(batch)
-
-
-@pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    return build_tiny_model(tmp_path_factory.mktemp("m") / "tiny.onnx")
 
 
 @pytest.fixture
@@ -59,10 +40,10 @@ def test_deadline_gives_up_waiting_and_counts_the_wait_for_a_worker():
 
 
 @pytest.mark.slow
-def test_a_slow_prediction_is_answered_at_the_time_limit(model, start_viewer, scan):
+def test_a_slow_prediction_is_answered_at_the_time_limit(faulty_segmenter, start_viewer, scan):
     from gradio_client import Client, handle_file
 
-    slow = FaultySegmenter(model, provider="cpu")
+    slow = faulty_segmenter()
     client = Client(start_viewer(slow, build={"time_limit_s": 0.5}), verbose=False)
     slow.delay = 3.0
     start = time.perf_counter()
@@ -78,10 +59,10 @@ def test_a_slow_prediction_is_answered_at_the_time_limit(model, start_viewer, sc
 
 
 @pytest.mark.slow
-def test_the_queue_is_bounded(model, start_viewer, scan):
+def test_the_queue_is_bounded(faulty_segmenter, start_viewer, scan):
     from gradio_client import Client, handle_file
 
-    slow = FaultySegmenter(model, provider="cpu")
+    slow = faulty_segmenter()
     slow.delay = 1.0
     url = start_viewer(slow, max_concurrency=1, queue_size=2)
     outcomes = []
@@ -107,13 +88,13 @@ def test_the_queue_is_bounded(model, start_viewer, scan):
 
 
 @pytest.mark.slow
-def test_an_upload_over_the_size_limit_is_refused(model, start_viewer, tmp_path):
+def test_an_upload_over_the_size_limit_is_refused(tiny_model, start_viewer, tmp_path):
     from gradio_client import Client, handle_file
 
     big = tmp_path / "big.png"
     cv2.imwrite(str(big), np.random.default_rng(0).integers(0, 255, (400, 400), dtype=np.uint8))
     assert big.stat().st_size > 100_000
-    url = start_viewer(Segmenter(model, provider="cpu"), max_file_size=100_000)
+    url = start_viewer(Segmenter(tiny_model, provider="cpu"), max_file_size=100_000)
     with pytest.raises(Exception, match="exceeds the maximum file size of 100000 bytes"):  # the client checks first
         Client(url, verbose=False).predict(handle_file(str(big)), CLICK, api_name="/segment")
     with big.open("rb") as fh:  # and the server refuses what a client sends regardless
@@ -122,10 +103,12 @@ def test_an_upload_over_the_size_limit_is_refused(model, start_viewer, tmp_path)
 
 
 @pytest.mark.slow
-def test_a_crash_in_one_request_is_logged_and_the_server_goes_on(model, start_viewer, scan, tmp_path, caplog):
+def test_a_crash_in_one_request_is_logged_and_the_server_goes_on(
+    faulty_segmenter, start_viewer, scan, tmp_path, caplog
+):
     from gradio_client import Client, handle_file
 
-    broken = FaultySegmenter(model, provider="cpu")
+    broken = faulty_segmenter()
     store = FeedbackStore.open(tmp_path / "fb.db")
     client = Client(start_viewer(broken, build={"store": store}, auth=[("ann", "pw")]), auth=("ann", "pw"))
     broken.fail = True
@@ -146,10 +129,10 @@ def test_a_crash_in_one_request_is_logged_and_the_server_goes_on(model, start_vi
 
 
 @pytest.mark.slow
-def test_feedback_endpoint_needs_a_login_and_a_store_and_predicts_itself(model, start_viewer, scan, tmp_path):
+def test_feedback_endpoint_needs_a_login_and_a_store_and_predicts_itself(tiny_model, start_viewer, scan, tmp_path):
     from gradio_client import Client, handle_file
 
-    segmenter = Segmenter(model, provider="cpu")
+    segmenter = Segmenter(tiny_model, provider="cpu")
     review = dict(agree=False, corrected_class="malignant", outline_rating=4, accepted=True, comment="edge ok")
     store = FeedbackStore.open(tmp_path / "fb.db")
     open_demo = Client(start_viewer(segmenter, build={"store": store}), verbose=False)  # no logins

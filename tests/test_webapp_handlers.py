@@ -1,0 +1,164 @@
+"""The viewer's event handlers called directly, as Gradio calls them, without a server or a browser."""
+
+import json
+import logging
+import shutil
+import uuid
+from pathlib import Path
+from types import SimpleNamespace
+
+import cv2
+import gradio as gr
+import numpy as np
+import pytest
+from gradio import FileData
+from gradio.utils import get_upload_folder
+from tiny_model import FOUR_CLASS, build_tiny_model
+
+from core.contract import InputSpec
+from core.runtime import Segmenter
+from webapp.feedback.store import FeedbackStore
+from webapp.handlers import INTERNAL_ERROR, NO_STORE, Viewer
+from webapp.session import Session
+
+ANN = SimpleNamespace(username="ann")  # what Gradio passes as gr.Request for a signed-in reviewer
+OUTPUTS = ("state", "view", "status", "classes", "malignancy", "lesion", "mask", "report", "submit", "note")
+
+
+@pytest.fixture(scope="module")
+def segmenter(tmp_path_factory):
+    spec = InputSpec(input_size=64, **FOUR_CLASS)
+    card = {"name": "tiny-four", "version": "1"}
+    return Segmenter(build_tiny_model(tmp_path_factory.mktemp("m") / "four.onnx", spec, card=card), provider="cpu")
+
+
+@pytest.fixture
+def scan(speckle_image, tmp_path):
+    path = tmp_path / "scan.png"
+    cv2.imwrite(str(path), speckle_image)
+    return str(path)
+
+
+def shown(outputs) -> SimpleNamespace:
+    """A model event's ten outputs by name."""
+    assert len(outputs) == len(OUTPUTS)
+    return SimpleNamespace(**dict(zip(OUTPUTS, outputs, strict=True)))
+
+
+def at(session, x, y) -> SimpleNamespace:
+    """A select event on image pixel (x, y) of the displayed (enlarged) view."""
+    s = session.scale
+    return SimpleNamespace(index=[(x + 0.5) * s - 0.5, (y + 0.5) * s - 0.5])
+
+
+def test_upload_then_click_outlines_classifies_and_offers_downloads(segmenter, scan):
+    viewer = Viewer(segmenter)
+    *outputs, frames = viewer.on_file(Session(), "lesion", scan)
+    page = shown(outputs)
+    assert page.state.image.width == 200 and frames.visible is False
+    assert cv2.imread(page.view).shape == (480, 800, 3) and "Click on the lesion" in page.status
+    assert page.classes is None and page.mask.interactive is False and page.submit.interactive is False
+
+    page = shown(viewer.on_select(page.state, "lesion", at(page.state, 140, 60)))
+    assert page.state.prediction.mask[60, 140] and "Outlined from 1 input" in page.status
+    assert set(page.classes) == set(FOUR_CLASS["class_names"]) and set(page.malignancy) == {"benign", "malignant"}
+    assert "Longest diameter" in page.lesion and page.mask.interactive and page.submit.interactive
+    report = json.loads(Path(page.report.value["path"]).read_text())
+    assert report["prompt"] == {"clicks": [{"x": 140, "y": 60, "positive": True}]}
+    mask = cv2.imread(page.mask.value["path"], cv2.IMREAD_GRAYSCALE)
+    assert np.array_equal(mask > 0, page.state.prediction.mask)
+
+    assert shown(viewer.on_select(page.state, "lesion", SimpleNamespace(index=None))).state is page.state
+    *cleared, frames = viewer.on_file(page.state, "lesion", None)  # the upload removed
+    assert shown(cleared).state.image is None and shown(cleared).state.key == page.state.key
+
+
+def test_mode_undo_and_clear(segmenter, scan):
+    viewer = Viewer(segmenter)
+    opened = viewer.on_file(Session(), "box", scan)[0]
+    corner = shown(viewer.on_select(opened, "box", at(opened, 120, 40)))
+    assert corner.state.pending_corner == (120, 40) and "opposite corner" in corner.status
+    assert shown(viewer.on_mode(corner.state, "lesion")).state.pending_corner is None
+    boxed = shown(viewer.on_select(corner.state, "box", at(opened, 160, 80))).state
+    refined = shown(viewer.on_select(boxed, "background", at(opened, 100, 60))).state
+    assert shown(viewer.on_undo(refined, "background")).state.prompt == boxed.prompt
+    cleared = shown(viewer.on_clear(refined, "lesion"))
+    assert len(cleared.state.prompt) == 0 and cleared.classes is None
+
+
+def test_a_bad_upload_is_explained_and_the_session_kept(segmenter, scan, tmp_path):
+    viewer = Viewer(segmenter)
+    opened = viewer.on_file(Session(), "lesion", scan)[0]
+    notes = tmp_path / "notes.png"
+    notes.write_text("not an image")
+    with pytest.warns(UserWarning, match="not an image file"):  # gr.Warning: a toast in the page
+        *outputs, _ = viewer.on_file(opened, "lesion", str(notes))
+    page = shown(outputs)
+    assert page.state is opened and "**Not an image file" in page.status
+
+
+def test_slow_and_broken_models_are_answered_with_a_message(faulty_segmenter, scan, caplog):
+    model = faulty_segmenter()
+    viewer = Viewer(model, time_limit_s=0.3)
+    opened = viewer.on_file(Session(), "lesion", scan)[0]
+    model.delay = 1.0
+    with pytest.warns(UserWarning, match="longer than the server's limit of 0.3 s"):
+        page = shown(viewer.on_select(opened, "lesion", at(opened, 140, 60)))
+    assert page.state is opened and page.classes is None
+    model.delay, model.fail = 0.0, True
+    with caplog.at_level(logging.ERROR, logger="liverclick.webapp"), pytest.warns(UserWarning):
+        page = shown(viewer.on_select(opened, "lesion", at(opened, 140, 60)))
+    assert INTERNAL_ERROR.split(" (")[0] in page.status and "a bug deep" not in page.status
+    assert "a bug deep in the model code" in caplog.text
+
+
+def test_submit_saves_the_review_once_and_clears_the_form(segmenter, scan, tmp_path):
+    with FeedbackStore.open(tmp_path / "fb.db") as store:
+        viewer = Viewer(segmenter, store)
+        opened = viewer.on_file(Session(), "lesion", scan)[0]
+        outlined = viewer.on_select(opened, "lesion", at(opened, 140, 60))[0]
+        with pytest.warns(UserWarning, match="say whether you agree"):
+            state, submit, note, *form = viewer.on_submit(outlined, None, None, 4, True, "", ANN)
+        assert state is outlined and note.startswith("**Not saved:** say whether you agree") and store.count() == 0
+        state, submit, note, *form = viewer.on_submit(outlined, "agree", None, 4, True, "fine", ANN)
+        assert state.feedback_id == 1 and "Saved as #1" in note and submit.interactive is False
+        assert form[0] is None and form[1].visible is False and form[3:] == [False, ""]  # the form starts afresh
+        (record,) = store.iter_records()
+        assert record.reviewer == "ann" and record.comment == "fine" and record.outline_rating == 4
+    with pytest.warns(UserWarning, match="keeps no feedback"):
+        _, _, note, *_ = Viewer(segmenter).on_submit(outlined, "agree", None, 4, True, "", ANN)
+    assert NO_STORE in note
+
+
+def test_verdict_and_sign_in_line():
+    assert Viewer.on_verdict("disagree").visible is True and Viewer.on_verdict("agree").visible is False
+    assert Viewer.on_load(ANN) == "Reviewing as **ann**."
+    assert Viewer.on_load(SimpleNamespace(username=None)).startswith("Not signed in")
+
+
+@pytest.fixture
+def uploaded(scan):
+    """The scan as the server holds an API client's upload (in Gradio's upload folder)."""
+    folder = Path(get_upload_folder()) / uuid.uuid4().hex
+    folder.mkdir(parents=True)
+    yield FileData(path=str(shutil.copy(scan, folder / "scan.png")))
+    shutil.rmtree(folder)
+
+
+def test_segment_and_feedback_endpoints(segmenter, uploaded, tmp_path):
+    prompt = json.dumps({"clicks": [{"x": 140, "y": 60, "positive": True}]})
+    viewer = Viewer(segmenter)  # its workspace holds the mask file while it lives
+    mask_file, result = viewer.segment(uploaded, prompt)
+    assert cv2.imread(mask_file.path, cv2.IMREAD_GRAYSCALE)[60, 140] == 255
+    assert list(result) == ["class_probs", "predicted_class", "malignant_prob", "area_px", "measurements", "model"]
+    with pytest.raises(gr.Error, match="send the image as a file"):
+        viewer.segment(FileData(path="/etc/hostname"), prompt)
+    with pytest.raises(gr.Error, match="keeps no feedback"):
+        viewer.feedback(uploaded, prompt, True, 4, True, ANN)
+    with FeedbackStore.open(tmp_path / "fb.db") as store:
+        viewer = Viewer(segmenter, store)
+        with pytest.raises(gr.Error, match="feedback needs a login"):
+            viewer.feedback(uploaded, prompt, True, 4, True, SimpleNamespace(username=None))
+        saved = viewer.feedback(uploaded, prompt, True, 4, True, ANN, comment="ok")
+        assert list(saved) == ["id", "predicted_class", "class_probs", "area_px"] and saved["id"] == 1
+        assert saved["predicted_class"] == result["predicted_class"] and store.count() == 1

@@ -1,0 +1,349 @@
+"""The viewer's event handlers as plain methods of :class:`Viewer`: Gradio calls them, tests call them directly.
+
+Each page event is one method that takes the session and the widgets' values and returns the outputs the
+layout (:mod:`webapp.app`) wires to it, in order. The session handlers of :mod:`webapp.session` do the work,
+:mod:`webapp.render` draws the view. Model work runs on a few worker threads under a time limit; an error
+meant for the user is shown in the page (and in a toast), anything else is logged and answered without
+details, and the session stays as it was. ``segment`` and ``feedback`` are the public API (``gr.api``):
+Gradio reads their types from the annotations, so this module keeps them evaluated (no
+``from __future__ import annotations``).
+"""
+
+import concurrent.futures
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TypeVar
+
+import cv2
+import gradio as gr
+import numpy as np
+from gradio import FileData
+from gradio.utils import get_upload_folder
+
+from core.imageio import ImageError, UltrasoundImage, load_image
+from core.measure import measure
+from core.prompt import Prompt, PromptError, request_frame
+from core.runtime import Prediction, Predictor
+from core.serialize import FEEDBACK_ANSWER, SEGMENT_ANSWER, prediction_json
+
+from . import session as sess
+from .feedback.record import FeedbackError, StoreUnavailable
+from .feedback.store import FeedbackStore
+from .render import render
+
+API_FILE_TTL_S = 600  # our copy of an API answer's mask; Gradio serves the client its own copy
+# The slowest request measured on a 2-core CPU (paper-size x1.0 network, 40 MP PNG: read 0.6 s, predict up to
+# 1.5 s) takes about 2 s; the limit leaves ten times that for a busy machine and stops only runaway work.
+TIME_LIMIT_S = 20.0
+JPEG = [cv2.IMWRITE_JPEG_QUALITY, 92, cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444]
+INTERNAL_ERROR = "Something went wrong on the server (the details are in its log). The session is unchanged."
+API_INTERNAL_ERROR = "something went wrong on the server (the details are in its log); nothing was stored"
+NO_STORE = "this server keeps no feedback: it was started without --feedback-db"
+STORE_DOWN = "the feedback database cannot be reached right now, so nothing was saved; please try again"
+
+log = logging.getLogger("liverclick.webapp")
+T = TypeVar("T")
+
+
+class RequestTimeout(RuntimeError):
+    """A request ran past the time limit; its answer is dropped."""
+
+
+class Deadline:
+    """Runs model work on ``workers`` threads and stops waiting for it after ``seconds`` (waiting for a worker counts).
+
+    A prediction cannot be interrupted from outside: one past the limit finishes on its worker and its answer
+    is dropped. As the workers are few, abandoned work never occupies more than ``workers`` cores.
+    """
+
+    def __init__(self, seconds: float, workers: int) -> None:
+        self.seconds = seconds
+        self._pool = concurrent.futures.ThreadPoolExecutor(max(1, workers), thread_name_prefix="liverclick-model")
+
+    def run(self, work: Callable[[], T]) -> T:
+        future = self._pool.submit(work)
+        try:
+            return future.result(timeout=self.seconds)
+        except concurrent.futures.TimeoutError:
+            future.cancel()  # never starts if it is still waiting for a worker
+            raise RequestTimeout(
+                f"the request took longer than the server's limit of {self.seconds:g} s and was given up; "
+                "a smaller image may help"
+            ) from None
+
+
+class Workspace:
+    """Files the viewer serves (the view, the downloads, API masks): one folder per session, removed with it."""
+
+    def __init__(self) -> None:
+        self._tmp = tempfile.TemporaryDirectory(prefix="liverclick-")
+        self.root = Path(self._tmp.name)
+
+    def write(self, folder: str, name: str, data: bytes) -> str:
+        """Write ``data`` to ``folder/name`` atomically (a reader never sees half a file); return the path."""
+        target = self.root / folder / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(f".{uuid.uuid4().hex}")
+        partial.write_bytes(data)
+        os.replace(partial, target)
+        return str(target)
+
+    def write_once(self, name: str, data: bytes) -> str:
+        """A file for one API answer; those older than API_FILE_TTL_S are removed as new ones come."""
+        api = self.root / "api"
+        if api.is_dir():
+            for old in api.iterdir():
+                if time.time() - old.stat().st_mtime > API_FILE_TTL_S:
+                    shutil.rmtree(old, ignore_errors=True)
+        return self.write(f"api/{uuid.uuid4().hex}", name, data)
+
+    def remove(self, session: sess.Session) -> None:
+        if session.key:
+            shutil.rmtree(self.root / session.key, ignore_errors=True)
+
+
+class Viewer:
+    """The page's handlers for one model (and, for reviewer feedback, one store); one method an event.
+
+    A method returns the outputs its event updates (see :mod:`webapp.app`): every model event returns
+    :meth:`present`'s ten outputs (state, view, status, classes, malignancy, lesion, the two downloads, the
+    feedback panel's Submit button and note).
+    """
+
+    def __init__(
+        self,
+        segmenter: Predictor,
+        store: FeedbackStore | None = None,
+        time_limit_s: float = TIME_LIMIT_S,
+        workers: int = 2,
+    ) -> None:
+        self.segmenter, self.store = segmenter, store
+        self.workspace = Workspace()
+        self.deadline = Deadline(time_limit_s, workers)
+
+    # --- what the page shows ---------------------------------------------------------------------
+    def review_widgets(self, session: sess.Session, message: str | None = None) -> tuple:
+        """The feedback panel's Submit button (enabled for an unsaved prediction) and its note."""
+        submit = gr.Button(interactive=session.prediction is not None and session.feedback_id is None)
+        note = sess.review_note(session)
+        return submit, f"**Not saved:** {message}\n\n{note}" if message else note
+
+    def present(self, session: sess.Session, mode: str, message: str | None = None) -> tuple:
+        """Every output for a session: state, view, status, classes, malignancy, lesion table, downloads, review."""
+        status = sess.guidance(session, mode)
+        if message:
+            status = f"**{message[0].upper()}{message[1:]}**\n\n{status}"
+        view = None
+        if session.image is not None:
+            view = self.workspace.write(session.key, "view.jpg", _encode(".jpg", render(session)))
+        p = session.prediction
+        if p is None:
+            idle = gr.DownloadButton(value=None, interactive=False)
+            return session, view, status, None, None, "", idle, idle, *self.review_widgets(session)
+        report = json.dumps(sess.report(session, self.segmenter), indent=2).encode()
+        mask_png = _encode(".png", p.mask.astype(np.uint8) * 255)
+        mask = self.workspace.write(session.key, f"{session.name}_mask.png", mask_png)
+        report_file = self.workspace.write(session.key, f"{session.name}_report.json", report)
+        return (
+            session,
+            view,
+            status,
+            p.class_probs,
+            sess.malignancy(p),
+            sess.measurement_lines(session, self.segmenter.provider),
+            gr.DownloadButton(value=mask, interactive=True),
+            gr.DownloadButton(value=report_file, interactive=True),
+            *self.review_widgets(session),
+        )
+
+    def attempt(self, session: sess.Session, mode: str, action: Callable[[], sess.Session]) -> tuple:
+        """Run a model handler within the time limit; on failure keep the session as it was and say why,
+        in the page and in a toast."""
+        try:
+            return self.present(self.deadline.run(action), mode)
+        except (ImageError, PromptError, RequestTimeout) as exc:
+            message = str(exc)
+        except Exception:
+            log.exception("a viewer request failed")
+            message = INTERNAL_ERROR
+        gr.Warning(message)
+        return self.present(session, mode, message)
+
+    # --- the page's events -----------------------------------------------------------------------
+    def on_file(self, session: sess.Session, mode: str, path: str | None) -> tuple:
+        """An upload (or its removal): the outputs and the DICOM frame slider."""
+        if path is None:
+            return (*self.present(sess.Session(key=session.key), mode), gr.Slider(visible=False))
+        out = self.attempt(session, mode, lambda: sess.open_image(self.segmenter, session, path))
+        image = out[0].image
+        n = image.n_frames if image is not None else 1
+        frames = gr.Slider(minimum=0, maximum=max(1, n - 1), value=image.frame if image else 0, visible=n > 1)
+        return (*out, frames)
+
+    def on_frame(self, session: sess.Session, mode: str, frame: float) -> tuple:
+        return self.attempt(session, mode, lambda: sess.choose_frame(self.segmenter, session, int(frame)))
+
+    def on_select(self, session: sess.Session, mode: str, evt: gr.SelectData) -> tuple:
+        if evt.index is None:  # a click beside the picture, inside its frame
+            return self.present(session, mode)
+        return self.attempt(session, mode, lambda: sess.click(self.segmenter, session, tuple(evt.index), mode))
+
+    def on_mode(self, session: sess.Session, mode: str) -> tuple:
+        return self.present(sess.set_mode(session, mode), mode)
+
+    def on_undo(self, session: sess.Session, mode: str) -> tuple:
+        return self.attempt(session, mode, lambda: sess.undo(self.segmenter, session))
+
+    def on_clear(self, session: sess.Session, mode: str) -> tuple:
+        return self.present(sess.clear(session), mode)
+
+    def on_submit(
+        self,
+        session: sess.Session,
+        verdict: str | None,
+        corrected: str | None,
+        rating: int | None,
+        accepted: bool,
+        comment: str | None,
+        request: gr.Request,
+    ) -> tuple:
+        """Save the review of the current outline; the form is cleared once the store has acknowledged it.
+        Returns the state, Submit, the note and the five form widgets."""
+        try:
+            review = sess.Review.from_form(verdict, corrected, rating, accepted, comment)
+            saved = sess.submit_review(self.the_store(), self.segmenter, session, request.username, review)
+        except StoreUnavailable:
+            log.exception("feedback was not saved")
+            message = STORE_DOWN
+        except FeedbackError as exc:
+            message = str(exc)
+        except Exception:
+            log.exception("saving feedback failed")
+            message = INTERNAL_ERROR
+        else:
+            blank = (None, gr.Dropdown(value=None, visible=False), None, False, "")
+            return (saved, *self.review_widgets(saved), *blank)
+        gr.Warning(message)
+        return (session, *self.review_widgets(session, message), *(gr.skip(),) * 5)
+
+    @staticmethod
+    def on_verdict(verdict: str | None) -> gr.Dropdown:
+        return gr.Dropdown(visible=verdict == "disagree")
+
+    @staticmethod
+    def on_load(request: gr.Request) -> str:
+        if request.username:
+            return f"Reviewing as **{request.username}**."
+        return f"Not signed in: {sess.LOGIN_NEEDED}."
+
+    # --- the API ---------------------------------------------------------------------------------
+    def the_store(self) -> FeedbackStore:
+        if self.store is None:
+            raise FeedbackError(NO_STORE)
+        return self.store
+
+    def answer(self, image: FileData, prompt: str) -> tuple[UltrasoundImage, Prompt, Prediction]:
+        """Read an API call's upload (the prompt's frame) and predict, within the time limit."""
+
+        def work() -> tuple[UltrasoundImage, Prompt, Prediction]:
+            try:
+                request = json.loads(prompt)
+            except (TypeError, json.JSONDecodeError) as exc:
+                raise PromptError(f"the prompt is not valid JSON: {exc}") from None
+            picture = load_image(_uploaded_path(image), frame=request_frame(request))
+            p = Prompt.from_dict(request)
+            return picture, p, self.segmenter.predict(picture, p)
+
+        return self.deadline.run(work)
+
+    def segment(self, image: FileData, prompt: str) -> tuple[FileData, dict]:
+        """Segment and classify the lesion a prompt points at.
+
+        image: an ultrasound image (PNG, JPEG, BMP, TIFF or DICOM). prompt: JSON in the request format of
+        `liverclick predict`, e.g. {"clicks": [{"x": 120, "y": 88, "positive": true}], "box": [x0, y0, x1, y1],
+        "frame": 0}. Returns the mask (PNG, 0/255, at the image's own size) and the probabilities.
+        """
+        with _api_errors("segment"):
+            picture, _, p = self.answer(image, prompt)
+            mask = self.workspace.write_once("mask.png", _encode(".png", p.mask.astype(np.uint8) * 255))
+            measurements = measure(p.mask, picture.pixel_spacing_mm)
+            model = {"name": self.segmenter.name, "version": self.segmenter.version}
+            result = prediction_json(p, SEGMENT_ANSWER, measurements=measurements, model=model)
+        return FileData(path=mask), result
+
+    def feedback(
+        self,
+        image: FileData,
+        prompt: str,
+        agree: bool,
+        outline_rating: int,
+        accepted: bool,
+        request: gr.Request,
+        corrected_class: str | None = None,
+        comment: str = "",
+    ) -> dict:
+        """Store a reviewer's feedback on the model's answer to a prompt (needs a login).
+
+        image and prompt: as for /segment, with the reviewer's final prompt (their corrective clicks included);
+        the server predicts again, so the stored outline and probabilities are the model's own. agree: whether
+        the predicted class is right; corrected_class: the right class when not (one of the model's classes);
+        outline_rating: 1 (poor) to 5 (exact); accepted: the outline is good enough to train on; comment: free
+        text. Returns {"id": the record's id, once stored, "predicted_class", "class_probs", "area_px"}.
+        """
+        with _api_errors("feedback"):
+            store = self.the_store()
+            if not request.username:
+                raise FeedbackError(sess.LOGIN_NEEDED)
+            picture, p, prediction = self.answer(image, prompt)
+            review = sess.Review(agree, outline_rating, accepted, corrected_class, comment)
+            record = sess.feedback_record(self.segmenter, picture.pixels, p, prediction, request.username, review)
+            feedback_id = store.add(record)
+        return {"id": feedback_id, **prediction_json(prediction, FEEDBACK_ANSWER)}
+
+
+def _encode(ext: str, image: np.ndarray) -> bytes:
+    """PNG or JPEG bytes of an RGB or grayscale image."""
+    if image.ndim == 3:
+        image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+    ok, data = cv2.imencode(ext, image, JPEG if ext == ".jpg" else [])
+    if not ok:
+        raise RuntimeError(f"cannot encode the image as {ext}")
+    return data.tobytes()
+
+
+@contextmanager
+def _api_errors(endpoint: str) -> Iterator[None]:
+    """An API call's bad input -> its message for the client; anything else is logged and answered without
+    details. Either way the server goes on serving, and expected refusals print no traceback."""
+    try:
+        yield
+    except gr.Error:
+        raise
+    except StoreUnavailable:
+        log.exception("/%s: feedback was not saved", endpoint)
+        raise _refusal(STORE_DOWN) from None
+    except (ImageError, PromptError, FeedbackError, RequestTimeout) as exc:
+        raise _refusal(str(exc)) from None
+    except Exception:
+        log.exception("/%s failed", endpoint)
+        raise _refusal(API_INTERNAL_ERROR) from None
+
+
+def _refusal(message: str) -> gr.Error:
+    return gr.Error(message, print_exception=False)
+
+
+def _uploaded_path(image) -> str:
+    """The server path of a file the API client uploaded; any other path is refused."""
+    path = image.get("path") if isinstance(image, dict) else getattr(image, "path", image)
+    if not isinstance(path, str) or not Path(path).resolve().is_relative_to(Path(get_upload_folder()).resolve()):
+        raise _refusal("send the image as a file (gradio_client.handle_file), not as a path on the server")
+    return path
