@@ -3,7 +3,6 @@
 import json
 import os
 import shutil
-import socket
 import statistics
 import time
 from pathlib import Path
@@ -11,12 +10,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from tiny_model import FOUR_CLASS, build_tiny_model
 
-from core.contract import InputSpec
 from core.prompt import Prompt
 from core.runtime import Segmenter
-from webapp.app import build_demo, launch
 from webapp.feedback.store import FeedbackStore
 from webapp.render import BOX, LESION
 
@@ -31,21 +27,14 @@ LOADED = "i => !!i && i.complete && i.naturalWidth > 0"
 
 
 @pytest.fixture(scope="module")
-def url(tmp_path_factory):
-    spec = InputSpec(input_size=64, **FOUR_CLASS)
-    model = build_tiny_model(tmp_path_factory.mktemp("m") / "four.onnx", spec, card=CARD)
+def url(tmp_path_factory, make_model, four_class_spec, start_viewer):
+    model = make_model(four_class_spec, card=CARD)
     examples = tmp_path_factory.mktemp("examples")
     cv2.imwrite(str(examples / "example_phantom.png"), np.full((100, 150), 90, np.uint8))
-    demo = build_demo(Segmenter(model, provider="cpu"), examples_dir=examples)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    _, address, _ = launch(demo, port=port, prevent_thread_lock=True, quiet=True)
-    yield address
-    demo.close()
+    return start_viewer(Segmenter(model, provider="cpu"), build={"examples_dir": examples})
 
 
-def test_box_prompt_in_chromium(url, speckle_image, tmp_path):
+def test_box_prompt_in_chromium(url, speckle_image, tmp_path, four_class_spec):
     from playwright.sync_api import sync_playwright
 
     image = tmp_path / "speckle.png"
@@ -96,7 +85,7 @@ def test_box_prompt_in_chromium(url, speckle_image, tmp_path):
         wait_status("Outlined")
 
         classes = page.locator("#classes").inner_text()
-        assert all(name in classes for name in FOUR_CLASS["class_names"]) and "%" in classes
+        assert all(name in classes for name in four_class_spec.class_names) and "%" in classes
         assert "malignant" in page.locator("#malignancy").inner_text()
         assert "Longest diameter" in page.locator("#lesion").inner_text()
         shown = page.request.get(view.get_attribute("src")).body()
@@ -117,7 +106,7 @@ def test_box_prompt_in_chromium(url, speckle_image, tmp_path):
             page.get_by_role("button", name="Report (JSON)").click()
         report = json.loads(Path(download.value.path()).read_text())
         assert report["prompt"] == {"clicks": [], "box": [120, 40, 160, 80]}  # the clicks land on the pixels aimed at
-        assert set(report["class_probs"]) == set(FOUR_CLASS["class_names"])
+        assert set(report["class_probs"]) == set(four_class_spec.class_names)
 
         page.get_by_label("Lesion point (+)").check()
         times = [click(130 + i, 50 + 2 * i) for i in range(10)]

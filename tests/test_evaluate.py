@@ -8,10 +8,8 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from tiny_model import BINARY, FOUR_CLASS, build_tiny_model
 
 from core.cli import main
-from core.contract import InputSpec
 from core.manifest import read_manifest, write_manifest
 from core.prompt import Prompt
 from core.runtime import Segmenter
@@ -43,12 +41,11 @@ def data(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def models(tmp_path_factory):
-    d = tmp_path_factory.mktemp("eval_models")
+def models(make_model, binary_spec, four_class_spec):
     return SimpleNamespace(
-        binary=build_tiny_model(d / "bin.onnx", InputSpec(input_size=64, **BINARY), radius=0.02),
-        binary_b=build_tiny_model(d / "bin_b.onnx", InputSpec(input_size=64, **BINARY), radius=0.035),
-        four=build_tiny_model(d / "four.onnx", InputSpec(input_size=64, **FOUR_CLASS), radius=0.02),
+        binary=make_model(binary_spec, radius=0.02),
+        binary_b=make_model(binary_spec, radius=0.035),
+        four=make_model(four_class_spec, radius=0.02),
     )
 
 
@@ -138,10 +135,10 @@ def test_binary_report_fields(reports):
     json.dumps(r, allow_nan=False)  # strict JSON: undefined statistics are null, never NaN
 
 
-def test_four_class_report_fields(reports):
+def test_four_class_report_fields(reports, four_class_spec):
     c = reports.four["classification"]
-    assert c["task"] == "4-class" and c["class_names"] == list(FOUR_CLASS["class_names"])
-    assert set(c["auroc_per_class"]) == set(FOUR_CLASS["class_names"])
+    assert c["task"] == "4-class" and c["class_names"] == list(four_class_spec.class_names)
+    assert set(c["auroc_per_class"]) == set(four_class_spec.class_names)
     per_class = [a["auroc"] for a in c["auroc_per_class"].values()]
     assert c["auroc"] == pytest.approx(np.mean(per_class))
     assert np.asarray(c["confusion_matrix"]).shape == (4, 4) and np.sum(c["confusion_matrix"]) == 12
@@ -150,7 +147,7 @@ def test_four_class_report_fields(reports):
     assert bm["task"] == "benign/malignant" and 0 <= bm["auroc"] <= 1
     # The benign/malignant score is the sum of the malignant classes' probabilities, averaged over inputs.
     rec = reports.four["images"][0]
-    idx = [FOUR_CLASS["class_names"].index(n) for n in FOUR_CLASS["malignant_classes"]]
+    idx = list(four_class_spec.malignant_indices)
     probs = np.asarray(rec["classification"]["class_probs"])
     assert rec["classification"]["malignant_prob"] == pytest.approx(probs[idx].sum())
 

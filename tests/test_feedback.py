@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import pickle
 import pwd
 import shutil
 import signal
@@ -370,21 +371,24 @@ def test_concurrent_opens_and_writers(db_url):
 # --- crash safety --------------------------------------------------------------------------------
 
 WRITER = """
+import pickle
 import sys
-sys.path.insert(0, {tests!r})
-from test_feedback import make_record
 from webapp.feedback.store import FeedbackStore
+records = pickle.loads(open(sys.argv[2], "rb").read())
 store = FeedbackStore.open(sys.argv[1], store_images=True)
 print("open", flush=True)
 for i in range(100000):
-    print(store.add(make_record(i % 50)), flush=True)
+    print(store.add(records[i % len(records)]), flush=True)
 """
 
 
-def _write_until_killed(url: str, acks: int, kill) -> set[int]:
-    """Run a writer; after ``acks`` acknowledged records call ``kill(proc)``; return every id it acknowledged."""
+def _write_until_killed(url: str, acks: int, kill, tmp_path: Path) -> set[int]:
+    """Run a writer of 50 cases over and over; after ``acks`` acknowledged records call ``kill(proc)``; return every
+    id it acknowledged."""
+    records = tmp_path / "records.pickle"
+    records.write_bytes(pickle.dumps([make_record(i) for i in range(50)]))
     proc = subprocess.Popen(
-        [sys.executable, "-c", WRITER.format(tests=str(TESTS)), url],
+        [sys.executable, "-c", WRITER, url, str(records)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -410,7 +414,7 @@ def _write_until_killed(url: str, acks: int, kill) -> set[int]:
 @pytest.mark.timeout(90)
 def test_sigkill_during_writes_loses_no_acknowledged_record_sqlite(tmp_path):
     db = tmp_path / "feedback.db"
-    acknowledged = _write_until_killed(str(db), 25, lambda proc: proc.send_signal(signal.SIGKILL))
+    acknowledged = _write_until_killed(str(db), 25, lambda proc: proc.send_signal(signal.SIGKILL), tmp_path)
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     with FeedbackStore.open(db) as store:
@@ -421,7 +425,7 @@ def test_sigkill_during_writes_loses_no_acknowledged_record_sqlite(tmp_path):
 
 @pytest.mark.postgres
 @pytest.mark.timeout(90)
-def test_server_crash_and_sigkill_during_writes_lose_no_acknowledged_record_postgres(pg_server):
+def test_server_crash_and_sigkill_during_writes_lose_no_acknowledged_record_postgres(pg_server, tmp_path):
     database = pg_server.new_database().rsplit("/", 1)[1]
 
     def crash(proc) -> None:
@@ -429,7 +433,7 @@ def test_server_crash_and_sigkill_during_writes_lose_no_acknowledged_record_post
         proc.send_signal(signal.SIGKILL)
 
     try:
-        acknowledged = _write_until_killed(pg_server.url(database), 25, crash)
+        acknowledged = _write_until_killed(pg_server.url(database), 25, crash, tmp_path)
     finally:
         pg_server.start()  # recovery from the WAL
     url = pg_server.url(database)

@@ -1,5 +1,7 @@
 """One framing policy: hand-computed regions, and training frames a prompt exactly as the runtime does."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -11,16 +13,17 @@ from core.runtime import Predictor
 from training.config import TrainConfig
 from training.dataset import ClickDataset
 
-BINARY = dict(class_names=("benign", "malignant"), malignant_classes=("malignant",))
-ZOOM = InputSpec(input_size=64, zoom_context=2.0, zoom_min_side=16, **BINARY)
-WHOLE = InputSpec(input_size=64, **BINARY)
+
+@pytest.fixture
+def zoom(binary_spec) -> InputSpec:
+    return dataclasses.replace(binary_spec, zoom_context=2.0, zoom_min_side=16)
 
 
-def test_first_pass_only_for_clicks_under_zoom_in():
+def test_first_pass_only_for_clicks_under_zoom_in(zoom, binary_spec):
     clicks, boxed = Prompt().add_click(5, 5), Prompt().add_box(1, 1, 9, 9)
-    assert needs_first_pass(clicks, ZOOM)
-    assert not needs_first_pass(boxed, ZOOM) and not needs_first_pass(boxed.add_click(5, 5), ZOOM)
-    assert not needs_first_pass(clicks, WHOLE)
+    assert needs_first_pass(clicks, zoom)
+    assert not needs_first_pass(boxed, zoom) and not needs_first_pass(boxed.add_click(5, 5), zoom)
+    assert not needs_first_pass(clicks, binary_spec)
 
 
 def test_outline_extent_by_hand():
@@ -30,16 +33,16 @@ def test_outline_extent_by_hand():
     assert outline_extent(np.zeros((20, 30), bool), np.array([[7.0, 8.0]])) == (7, 8, 7, 8)
 
 
-def test_frame_for_by_hand():
-    assert frame_for(Prompt().add_box(120, 40, 159, 79), 200, 120, WHOLE) == Letterbox.whole(200, 120, 64)
+def test_frame_for_by_hand(zoom, binary_spec):
+    assert frame_for(Prompt().add_box(120, 40, 159, 79), 200, 120, binary_spec) == Letterbox.whole(200, 120, 64)
     # A 40 x 40 box, context 2: an 80-pixel square centred on it.
-    assert frame_for(Prompt().add_box(120, 40, 159, 79), 200, 120, ZOOM).region == (100, 20, 180, 100)
+    assert frame_for(Prompt().add_box(120, 40, 159, 79), 200, 120, zoom).region == (100, 20, 180, 100)
     # The lesion clicks count with the box: a click at x = 179 widens the extent to 60 px.
-    assert frame_for(Prompt().add_box(120, 40, 159, 79).add_click(179, 60), 200, 120, ZOOM).region == (90, 0, 210, 120)
+    assert frame_for(Prompt().add_box(120, 40, 159, 79).add_click(179, 60), 200, 120, zoom).region == (90, 0, 210, 120)
     clicks = Prompt().add_click(20, 20)
-    assert frame_for(clicks, 200, 120, ZOOM) == Letterbox.whole(200, 120, 64)  # the first pass
-    assert frame_for(clicks, 200, 120, ZOOM, outline=(10, 10, 29, 29)).region == (0, 0, 40, 40)
-    assert frame_for(clicks, 200, 120, ZOOM, outline=(10, 10, 12, 12)).region == (4, 4, 20, 20)  # min side 16
+    assert frame_for(clicks, 200, 120, zoom) == Letterbox.whole(200, 120, 64)  # the first pass
+    assert frame_for(clicks, 200, 120, zoom, outline=(10, 10, 29, 29)).region == (0, 0, 40, 40)
+    assert frame_for(clicks, 200, 120, zoom, outline=(10, 10, 12, 12)).region == (4, 4, 20, 20)  # min side 16
 
 
 # --- training against the runtime --------------------------------------------------------------

@@ -19,8 +19,6 @@ import cv2
 import httpx
 import numpy as np
 import pytest
-from conftest import free_port
-from test_imageio import _dicom, _encode, bomb_png
 
 from core.imageio import load_image
 from core.manifest import read_manifest
@@ -39,13 +37,13 @@ CLASSES = ("benign", "malignant")
 class Server:
     """``liverclick serve ARGS`` in a subprocess on a free loopback port; :meth:`start` again after :meth:`kill`."""
 
-    def __init__(self, args: list, log: Path) -> None:
-        self.args, self.log = [str(a) for a in args], log
+    def __init__(self, args: list, log: Path, free_port) -> None:
+        self.args, self.log, self.free_port = [str(a) for a in args], log, free_port
         self.proc: subprocess.Popen | None = None
         self.url = ""
 
     def start(self, timeout: float = 60) -> "Server":
-        port = free_port()
+        port = self.free_port()
         env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"}
         cmd = [sys.executable, "-m", "core.cli", "serve", "--host", "127.0.0.1", "--port", str(port), *self.args]
         with self.log.open("a") as log:
@@ -70,12 +68,12 @@ class Server:
 
 
 @pytest.fixture
-def servers(tmp_path):
+def servers(tmp_path, free_port):
     """``servers(args) -> Server`` (not yet started); all are killed at the end of the test."""
     started = []
 
     def make(args: list) -> Server:
-        started.append(Server(args, tmp_path / f"server{len(started)}.log"))
+        started.append(Server(args, tmp_path / f"server{len(started)}.log", free_port))
         return started[-1]
 
     yield make
@@ -219,50 +217,51 @@ def test_server_killed_during_feedback_writes_loses_no_acknowledged_record(tiny_
 CLICK = {"clicks": [click(140, 60)]}
 
 
-def _png(array: np.ndarray) -> bytes:
-    return _encode(array, "PNG")
+# Files are made by a function of the image_bytes fixture (conftest.py).
+def _png(f) -> bytes:
+    return f.encode(_scan(), "PNG")
 
 
 def _scan() -> np.ndarray:
     return lesion_image(3, (120, 200), (140, 60))
 
 
-def _truncated_png() -> bytes:
-    data = _png(_scan())
+def _truncated_png(f) -> bytes:
+    data = _png(f)
     return data[: len(data) // 2]
 
 
-def _tiff16() -> bytes:
-    return _encode((_scan().astype(np.uint16) * 257 + 1000).astype(np.uint16), "TIFF")
+def _tiff16(f) -> bytes:
+    return f.encode((_scan().astype(np.uint16) * 257 + 1000).astype(np.uint16), "TIFF")
 
 
-def _doppler() -> bytes:
+def _doppler(f) -> bytes:
     """Gray B-mode with a red/blue colour-flow patch, as a colour Doppler screen grab."""
     rgb = np.repeat(_scan()[..., None], 3, axis=2)
     rgb[40:80, 110:170] = (200, 30, 40)
     rgb[50:70, 120:150] = (30, 60, 220)
-    return _png(rgb)
+    return f.encode(rgb, "PNG")
 
 
-def _cine() -> bytes:
-    return _dicom(np.stack([lesion_image(k, (120, 200), (140, 60)) for k in range(3)]), spacing=(0.3, 0.3))
+def _cine(f) -> bytes:
+    return f.dicom(np.stack([lesion_image(k, (120, 200), (140, 60)) for k in range(3)]), spacing=(0.3, 0.3))
 
 
 BAD = {  # name: (file name, contents, prompt, what the user is told)
-    "empty file": ("empty.png", lambda: b"", CLICK, "the file is empty"),
-    "text file named .png": ("notes.png", lambda: b"just some notes\n" * 20, CLICK, "not an image file"),
+    "empty file": ("empty.png", lambda f: b"", CLICK, "the file is empty"),
+    "text file named .png": ("notes.png", lambda f: b"just some notes\n" * 20, CLICK, "not an image file"),
     "truncated PNG": ("cut.png", _truncated_png, CLICK, "corrupt or truncated"),
-    "30000 x 30000 PNG": ("huge.png", bomb_png, CLICK, "too large|30000 x 30000"),
+    "30000 x 30000 PNG": ("huge.png", lambda f: f.bomb_png(), CLICK, "too large|30000 x 30000"),
     "DICOM frame that does not exist": ("cine.dcm", _cine, {**CLICK, "frame": 3}, "frame 3 does not exist"),
-    "click outside the image": ("scan.png", lambda: _png(_scan()), {"clicks": [click(260, 60)]}, "outside the 200"),
-    "box of zero area": ("scan.png", lambda: _png(_scan()), {"box": [50, 40, 50, 40]}, "zero area"),
+    "click outside the image": ("scan.png", _png, {"clicks": [click(260, 60)]}, "outside the 200"),
+    "box of zero area": ("scan.png", _png, {"box": [50, 40, 50, 40]}, "zero area"),
     "background clicks only": (
         "scan.png",
-        lambda: _png(_scan()),
+        _png,
         {"clicks": [click(10, 10, False), click(190, 110, False)]},
         "at least one click on the lesion",
     ),
-    "prompt that is not JSON": ("scan.png", lambda: _png(_scan()), "{'clicks': oops", "not valid JSON"),
+    "prompt that is not JSON": ("scan.png", _png, "{'clicks': oops", "not valid JSON"),
 }
 VALID = {  # name: (file name, contents, prompt)
     "16-bit TIFF": ("scan16.tif", _tiff16, CLICK),
@@ -283,10 +282,16 @@ def reviewed(tiny_model, start_viewer, tmp_path_factory):
     store.close()
 
 
-def _upload(tmp_path: Path, name: str, contents) -> str:
-    path = tmp_path / name
-    path.write_bytes(contents())
-    return str(path)
+@pytest.fixture
+def upload(tmp_path, image_bytes):
+    """``upload(name, contents) -> path``: the file ``name`` holding ``contents(image_bytes)``."""
+
+    def write(name: str, contents) -> str:
+        path = tmp_path / name
+        path.write_bytes(contents(image_bytes))
+        return str(path)
+
+    return write
 
 
 def _prompt(prompt) -> str:
@@ -297,18 +302,18 @@ REVIEW = dict(agree=True, outline_rating=4, accepted=True)
 
 
 @pytest.mark.parametrize("case", list(BAD))
-def test_bad_input_gets_a_clear_message_and_nothing_is_stored(reviewed, tmp_path, case):
+def test_bad_input_gets_a_clear_message_and_nothing_is_stored(reviewed, upload, case):
     from gradio_client import handle_file
 
     client, store = reviewed
     name, contents, prompt, message = BAD[case]
-    path = _upload(tmp_path, name, contents)
+    path = upload(name, contents)
     before = store.count()
     for endpoint, review in (("/segment", {}), ("/feedback", REVIEW)):
         with pytest.raises(Exception, match=message):
             client.predict(handle_file(path), _prompt(prompt), **review, api_name=endpoint)
     assert store.count() == before
-    scan = _upload(tmp_path, "fine.png", lambda: _png(_scan()))
+    scan = upload("fine.png", _png)
     _, result = client.predict(handle_file(scan), json.dumps(CLICK), api_name="/segment")  # still serving
     assert result["area_px"] > 0
 
@@ -322,24 +327,24 @@ def test_bad_input_gets_a_clear_message_and_nothing_is_stored(reviewed, tmp_path
         (dict(REVIEW, comment="x" * 2001), "the limit is 2000"),
     ],
 )
-def test_bad_feedback_answers_get_a_clear_message_and_nothing_is_stored(reviewed, tmp_path, review, message):
+def test_bad_feedback_answers_get_a_clear_message_and_nothing_is_stored(reviewed, upload, review, message):
     from gradio_client import handle_file
 
     client, store = reviewed
     before = store.count()
-    scan = _upload(tmp_path, "scan.png", lambda: _png(_scan()))
+    scan = upload("scan.png", _png)
     with pytest.raises(Exception, match=message):
         client.predict(handle_file(scan), json.dumps(CLICK), **review, api_name="/feedback")
     assert store.count() == before
 
 
 @pytest.mark.parametrize("case", list(VALID))
-def test_unusual_but_valid_images_are_segmented_and_reviewed(reviewed, tmp_path, case):
+def test_unusual_but_valid_images_are_segmented_and_reviewed(reviewed, upload, case):
     from gradio_client import handle_file
 
     client, store = reviewed
     name, contents, prompt = VALID[case]
-    path = _upload(tmp_path, name, contents)
+    path = upload(name, contents)
     picture = load_image(path, frame=prompt.get("frame", 0))  # what the server should have seen: 8-bit gray
     mask_file, result = client.predict(handle_file(path), json.dumps(prompt), api_name="/segment")
     mask = cv2.imread(mask_file, cv2.IMREAD_GRAYSCALE)

@@ -1,12 +1,12 @@
+import dataclasses
 import json
 import subprocess
 import sys
 
 import numpy as np
 import pytest
-from tiny_model import BINARY, build_tiny_model
 
-from core.contract import ContractError, InputSpec
+from core.contract import ContractError
 from core.metrics import jaccard
 from core.prompt import Prompt, PromptError
 from core.runtime import Segmenter
@@ -22,8 +22,8 @@ def test_import_core_does_not_import_torch():
     "spec_json, message",
     [("", "carries no input spec"), (json.dumps({"spec_version": 99}), "not understood")],
 )
-def test_refuses_model_without_or_with_unknown_contract(tmp_path, spec_json, message):
-    path = build_tiny_model(tmp_path / "m.onnx", spec_json=spec_json)
+def test_refuses_model_without_or_with_unknown_contract(make_model, spec_json, message):
+    path = make_model(spec_json=spec_json)
     with pytest.raises(ContractError, match=message):
         Segmenter(path)
 
@@ -67,9 +67,9 @@ def test_invalid_prompt_is_refused(tiny_model, speckle_image):
         seg.predict(speckle_image, Prompt().add_click(500, 10))
 
 
-def test_zoom_in_runs_on_the_region_around_the_prompt(tmp_path, speckle_image):
-    spec = InputSpec(input_size=64, zoom_context=2.0, zoom_min_side=16, **BINARY)
-    seg = Segmenter(build_tiny_model(tmp_path / "zoom.onnx", spec=spec), provider="cpu")
+def test_zoom_in_runs_on_the_region_around_the_prompt(make_model, binary_spec, speckle_image):
+    spec = dataclasses.replace(binary_spec, zoom_context=2.0, zoom_min_side=16)
+    seg = Segmenter(make_model(spec), provider="cpu")
     boxed = seg.predict(speckle_image, Prompt().add_box(120, 40, 159, 79))
     assert boxed.region == (100, 20, 180, 100)
     clicked = seg.predict(speckle_image, Prompt().add_click(140, 60))

@@ -1,17 +1,13 @@
 """The viewer's server: the /segment endpoint driven by gradio_client, the page's wiring, `liverclick serve`."""
 
 import json
-import socket
 
 import cv2
 import numpy as np
 import pytest
-from test_imageio import _dicom
-from tiny_model import FOUR_CLASS, build_tiny_model
 
 import core.models
 from core.cli import main as cli_main
-from core.contract import InputSpec
 from core.runtime import Segmenter
 from webapp import app as webapp
 from webapp.cli import read_logins
@@ -27,29 +23,19 @@ CARD = {
 
 
 @pytest.fixture(scope="module")
-def segmenter(tmp_path_factory):
-    spec = InputSpec(input_size=64, **FOUR_CLASS)
-    return Segmenter(build_tiny_model(tmp_path_factory.mktemp("m") / "four.onnx", spec, card=CARD), provider="cpu")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def segmenter(make_model, four_class_spec):
+    return Segmenter(make_model(four_class_spec, card=CARD), provider="cpu")
 
 
 @pytest.fixture(scope="module")
-def client(segmenter):
+def client(segmenter, start_viewer):
     from gradio_client import Client
 
-    demo = webapp.build_demo(segmenter)
-    _, url, _ = webapp.launch(demo, port=free_port(), prevent_thread_lock=True, quiet=True)
-    yield Client(url, verbose=False)
-    demo.close()
+    return Client(start_viewer(segmenter), verbose=False)
 
 
 @pytest.mark.slow
-def test_segment_endpoint(client, speckle_image, tmp_path):
+def test_segment_endpoint(client, speckle_image, tmp_path, four_class_spec):
     from gradio_client import handle_file
 
     path = tmp_path / "scan.png"
@@ -60,19 +46,19 @@ def test_segment_endpoint(client, speckle_image, tmp_path):
     mask = cv2.imread(mask_file, cv2.IMREAD_UNCHANGED)
     assert mask.shape == speckle_image.shape and set(np.unique(mask)) <= {0, 255} and mask[60, 140] == 255
     assert result["area_px"] == int((mask == 255).sum())
-    assert set(result["class_probs"]) == set(FOUR_CLASS["class_names"])
+    assert set(result["class_probs"]) == set(four_class_spec.class_names)
     assert result["predicted_class"] == max(result["class_probs"], key=result["class_probs"].get)
     assert result["malignant_prob"] == pytest.approx(result["class_probs"]["metastasis"] + result["class_probs"]["hcc"])
     assert result["model"] == {"name": "tiny-four", "version": "3"}
 
 
 @pytest.mark.slow
-def test_segment_endpoint_reads_a_dicom_frame(client, tmp_path):
+def test_segment_endpoint_reads_a_dicom_frame(client, tmp_path, image_bytes):
     from gradio_client import handle_file
 
     frames = np.stack([np.full((64, 80), v, np.uint8) for v in (10, 200)])
     path = tmp_path / "cine.dcm"
-    path.write_bytes(_dicom(frames, spacing=(0.5, 0.5)))
+    path.write_bytes(image_bytes.dicom(frames, spacing=(0.5, 0.5)))
     prompt = {"clicks": [{"x": 40, "y": 32, "positive": True}], "frame": 1}
     _, result = client.predict(handle_file(str(path)), json.dumps(prompt), api_name="/segment")
     m = result["measurements"]

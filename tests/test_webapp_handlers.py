@@ -13,30 +13,13 @@ import numpy as np
 import pytest
 from gradio import FileData
 from gradio.utils import get_upload_folder
-from tiny_model import FOUR_CLASS, build_tiny_model
 
-from core.contract import InputSpec
-from core.runtime import Segmenter
 from webapp.feedback.store import FeedbackStore
 from webapp.handlers import INTERNAL_ERROR, NO_STORE, Viewer
 from webapp.session import Session
 
 ANN = SimpleNamespace(username="ann")  # what Gradio passes as gr.Request for a signed-in reviewer
 OUTPUTS = ("state", "view", "status", "classes", "malignancy", "lesion", "mask", "report", "submit", "note")
-
-
-@pytest.fixture(scope="module")
-def segmenter(tmp_path_factory):
-    spec = InputSpec(input_size=64, **FOUR_CLASS)
-    card = {"name": "tiny-four", "version": "1"}
-    return Segmenter(build_tiny_model(tmp_path_factory.mktemp("m") / "four.onnx", spec, card=card), provider="cpu")
-
-
-@pytest.fixture
-def scan(speckle_image, tmp_path):
-    path = tmp_path / "scan.png"
-    cv2.imwrite(str(path), speckle_image)
-    return str(path)
 
 
 def shown(outputs) -> SimpleNamespace:
@@ -61,7 +44,7 @@ def test_upload_then_click_outlines_classifies_and_offers_downloads(segmenter, s
 
     page = shown(viewer.on_select(page.state, "lesion", at(page.state, 140, 60)))
     assert page.state.prediction.mask[60, 140] and "Outlined from 1 input" in page.status
-    assert set(page.classes) == set(FOUR_CLASS["class_names"]) and set(page.malignancy) == {"benign", "malignant"}
+    assert set(page.classes) == set(segmenter.spec.class_names) and set(page.malignancy) == {"benign", "malignant"}
     assert "Longest diameter" in page.lesion and page.mask.interactive and page.submit.interactive
     report = json.loads(Path(page.report.value["path"]).read_text())
     assert report["prompt"] == {"clicks": [{"x": 140, "y": 60, "positive": True}]}

@@ -18,13 +18,6 @@ from webapp.handlers import Deadline, RequestTimeout
 CLICK = json.dumps({"clicks": [{"x": 140, "y": 60, "positive": True}]})
 
 
-@pytest.fixture
-def scan(speckle_image, tmp_path):
-    path = tmp_path / "scan.png"
-    cv2.imwrite(str(path), speckle_image)
-    return str(path)
-
-
 def test_deadline_gives_up_waiting_and_counts_the_wait_for_a_worker():
     deadline = Deadline(0.3, workers=1)
     assert deadline.run(lambda: 7) == 7

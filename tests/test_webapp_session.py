@@ -5,24 +5,13 @@ import json
 import cv2
 import numpy as np
 import pytest
-from test_imageio import _dicom
-from tiny_model import FOUR_CLASS, build_tiny_model
 
-from core.contract import InputSpec
 from core.imageio import ImageError
 from core.prompt import Prompt, PromptError
-from core.runtime import Segmenter
 from webapp import session as sess
 from webapp.feedback.record import FeedbackError
 from webapp.feedback.store import FeedbackStore
 from webapp.render import BOX, LESION, NEGATIVE, POSITIVE, render
-
-
-@pytest.fixture(scope="module")
-def segmenter(tmp_path_factory):
-    spec = InputSpec(input_size=64, **FOUR_CLASS)
-    card = {"name": "tiny-four", "version": "1.2"}
-    return Segmenter(build_tiny_model(tmp_path_factory.mktemp("m") / "four.onnx", spec, card=card), provider="cpu")
 
 
 @pytest.fixture
@@ -135,11 +124,11 @@ def test_no_image_yet(segmenter):
     assert "Upload" in sess.guidance(blank, "lesion")
 
 
-def test_multiframe_dicom_frames_keep_the_prompt_and_measure_in_mm(segmenter, tmp_path):
+def test_multiframe_dicom_frames_keep_the_prompt_and_measure_in_mm(segmenter, tmp_path, image_bytes):
     rng = np.random.default_rng(1)
     frames = rng.integers(0, 255, size=(3, 96, 128)).astype(np.uint8)
     path = tmp_path / "cine.dcm"
-    path.write_bytes(_dicom(frames, spacing=(0.2, 0.25)))
+    path.write_bytes(image_bytes.dicom(frames, spacing=(0.2, 0.25)))
     s = sess.open_image(segmenter, sess.Session(), str(path))
     assert s.image.n_frames == 3 and s.image.frame == 0
     s = sess.click(segmenter, s, at(s, 64, 48), "lesion")
@@ -224,7 +213,7 @@ def test_review_stores_the_final_outline_once_per_prediction(segmenter, opened, 
     final = sess.click(segmenter, first, at(opened, 165, 60), "background")  # the reviewer's correction
     assert sess.review_note(final) == "Not saved yet."
     predicted = final.prediction.predicted_class
-    other = next(c for c in FOUR_CLASS["class_names"] if c != predicted)
+    other = next(c for c in segmenter.spec.class_names if c != predicted)
     review = sess.Review(agree=False, outline_rating=4, accepted=True, corrected_class=other, comment="ok")
     saved = sess.submit_review(store, segmenter, final, "dr_a", review)
     assert saved.feedback_id == 1 and "Saved as #1" in sess.review_note(saved) and final.feedback_id is None
