@@ -20,7 +20,7 @@ import numpy as np
 
 from .cli import CommandError, open_model, set_command
 from .imageio import ImageError, load_image
-from .prompt import Prompt, PromptError, request_frame
+from .prompt import Prompt, PromptError, parse_json, request_frame
 from .runtime import Predictor
 from .serialize import PREDICT_RESULT, prediction_json
 
@@ -43,10 +43,7 @@ class BatchSummary:
 
 def parse_request(line: str, base_dir: Path) -> tuple[str, Path, Prompt, int]:
     """One JSONL line -> (id, image path, prompt, frame); RequestError with a clear reason otherwise."""
-    try:
-        req = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise RequestError(f"not valid JSON: {exc.msg}") from None
+    req = parse_json(line, "the request")
     if not isinstance(req, dict):
         raise RequestError("a request must be a JSON object")
     rid = req.get("id")

@@ -1,8 +1,10 @@
-"""Reading ultrasound images: PNG, JPEG, BMP, TIFF (8/16-bit) and DICOM, to 8-bit grayscale.
+"""Reading ultrasound images: PNG, JPEG, BMP, TIFF (8/16-bit, multi-page) and DICOM, to 8-bit grayscale.
 
 Every failure is an :class:`ImageError` with a message for the user. Sizes are checked from the
 header before any pixel is decoded, so a decompression bomb is refused cheaply. Of a DICOM file only
-the pixels and the pixel spacing are kept: no patient data leaves this module.
+the pixels and the pixel spacing are kept: no patient data leaves this module. A multi-frame file (DICOM
+cine, multi-page TIFF) gives the frame asked for; a frame it lacks is refused. Other formats (GIF, WebP, ...)
+are refused by name rather than read half-way.
 """
 
 from __future__ import annotations
@@ -18,6 +20,9 @@ from PIL import Image, UnidentifiedImageError
 MAX_PIXELS = 40_000_000  # per frame; a 30000 x 30000 PNG is refused before decoding
 MAX_BYTES = 64 * 1024 * 1024
 MIN_SIDE = 16
+FORMATS = "PNG, JPEG, BMP, TIFF or DICOM"
+RASTER_FORMATS = {"PNG": "PNG", "JPEG": "JPEG", "MPO": "JPEG", "BMP": "BMP", "DIB": "BMP", "TIFF": "TIFF"}
+MULTI_FRAME = ("TIFF",)  # raster formats whose pages are frames
 
 
 class ImageError(ValueError):
@@ -41,16 +46,20 @@ class UltrasoundImage:
         return int(self.pixels.shape[0])
 
 
-def load_image(source: str | os.PathLike | bytes, frame: int = 0, max_pixels: int = MAX_PIXELS) -> UltrasoundImage:
-    """Read a file (path or bytes) into an 8-bit grayscale image; ``frame`` picks a DICOM frame."""
+def load_image(
+    source: str | os.PathLike | bytes, frame: int = 0, max_pixels: int = MAX_PIXELS, name: str = ""
+) -> UltrasoundImage:
+    """Read a file (path or bytes) into an 8-bit grayscale image; ``frame`` picks a frame of a multi-frame file.
+    ``name``: the file's name when ``source`` is its bytes (a .dcm name marks a DICOM without its preamble)."""
     data = _read_bytes(source)
     if not data:
         raise ImageError("the file is empty")
     if len(data) > MAX_BYTES:
         raise ImageError(f"the file is {len(data) / 2**20:.0f} MB; the limit is {MAX_BYTES // 2**20} MB")
-    if data[128:132] == b"DICM" or str(source).lower().endswith((".dcm", ".dicom")):
+    named = name or ("" if isinstance(source, (bytes, bytearray)) else str(source))
+    if data[128:132] == b"DICM" or named.lower().endswith((".dcm", ".dicom")):
         return _load_dicom(data, frame, max_pixels)
-    return _load_raster(data, max_pixels)
+    return _load_raster(data, frame, max_pixels)
 
 
 def to_gray_uint8(array: np.ndarray) -> np.ndarray:
@@ -97,17 +106,30 @@ def _check_size(width: int, height: int, max_pixels: int) -> None:
         raise ImageError(f"the image is {width} x {height} pixels; each side needs at least {MIN_SIDE}")
 
 
-def _load_raster(data: bytes, max_pixels: int) -> UltrasoundImage:
+def _check_frame(frame: int, n_frames: int, kind: str) -> None:
+    if not 0 <= frame < n_frames:
+        raise ImageError(f"frame {frame} does not exist: this {kind} has {n_frames} frame(s), 0..{n_frames - 1}")
+
+
+def _load_raster(data: bytes, frame: int, max_pixels: int) -> UltrasoundImage:
     try:
         img = Image.open(io.BytesIO(data))
     except Image.DecompressionBombError as exc:
         raise ImageError(f"the image is too large: {exc.args[0].split(',')[0]}") from None
     except UnidentifiedImageError:
-        raise ImageError("not an image file liverclick can read (PNG, JPEG, BMP, TIFF or DICOM)") from None
+        raise ImageError(f"not an image file liverclick can read ({FORMATS})") from None
     except Exception as exc:  # PIL raises several types for malformed headers
         raise ImageError(f"the image header is unreadable: {exc}") from None
+    fmt = RASTER_FORMATS.get(img.format or "")
+    if fmt is None:
+        raise ImageError(f"{img.format or 'this'} images are not supported: send {FORMATS}")
+    n_frames = int(getattr(img, "n_frames", 1) or 1) if fmt in MULTI_FRAME else 1
+    _check_frame(frame, n_frames, fmt)
+    try:
+        img.seek(frame)
+    except Exception:
+        raise ImageError(f"frame {frame} of the {fmt} file is corrupt") from None
     _check_size(*img.size, max_pixels)
-    fmt = img.format or "image"
     try:
         img.load()
     except Exception:
@@ -117,7 +139,8 @@ def _load_raster(data: bytes, max_pixels: int) -> UltrasoundImage:
         img = img.convert("RGB" if mode != "1" else "L")
     array = np.asarray(img)
     bits = "16-bit" if array.dtype in (np.uint16, np.int32) and mode.startswith("I") else "8-bit"
-    return UltrasoundImage(to_gray_uint8(array), None, f"{fmt} {bits} {mode}")
+    desc = f"{fmt} {bits} {mode}" + (f", frame {frame} of {n_frames}" if n_frames > 1 else "")
+    return UltrasoundImage(to_gray_uint8(array), None, desc, frame, n_frames)
 
 
 def _load_dicom(data: bytes, frame: int, max_pixels: int) -> UltrasoundImage:
@@ -131,8 +154,7 @@ def _load_dicom(data: bytes, frame: int, max_pixels: int) -> UltrasoundImage:
         raise ImageError("not a readable DICOM image (no pixel rows/columns)") from None
     _check_size(cols, rows, max_pixels)
     n_frames = int(getattr(ds, "NumberOfFrames", 1) or 1)
-    if not 0 <= frame < n_frames:
-        raise ImageError(f"frame {frame} does not exist: this DICOM has {n_frames} frame(s), 0..{n_frames - 1}")
+    _check_frame(frame, n_frames, "DICOM")
     try:
         pixels = ds.pixel_array
     except Exception as exc:

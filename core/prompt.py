@@ -4,14 +4,27 @@ Coordinates are x = column, y = row, origin at the top-left pixel (what Gradio's
 ``SelectData.index`` gives). A prompt is immutable: adding or undoing an input returns a new one.
 A box stands for the paper's two-click mode (Fig. 3d): one foreground click at its centre and four
 background clicks at its corners; clicks given after a box refine it.
+
+A prompt is an ordered history. Its JSON (``liverclick predict``'s requests, the API, the feedback store) is
+``{"clicks": [...], "box": [...]}`` when that says it all (a box, if any, came first), else
+``{"inputs": [click or {"box": [...]}, ...]}`` in the order given. Text from outside is parsed by
+:func:`parse_json`, which bounds its size, nesting and numbers before and while parsing.
 """
 
 from __future__ import annotations
 
+import json
 import math
+import re
 from dataclasses import dataclass
 
 import numpy as np
+
+MAX_JSON_CHARS = 65_536  # a prompt or request line; a long click history is a few kB
+MAX_JSON_DEPTH = 8  # {"inputs": [{"box": [...]}]} nests 4 deep
+MAX_NUMBER_CHARS = 40  # digits (and sign, point, exponent) of one number
+MAX_INPUTS = 100  # clicks and boxes in one prompt: the runtime replays each one
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
 
 
 class PromptError(ValueError):
@@ -105,6 +118,7 @@ class Prompt:
     # --- checking ------------------------------------------------------------------------
     def validate(self, width: int, height: int) -> Prompt:
         """Raise PromptError with a clear message unless this prompt can be used on the image."""
+        _check_count(len(self.inputs))
         for item in self.inputs:
             values = (item.x, item.y) if isinstance(item, Click) else (item.x0, item.y0, item.x1, item.y1)
             if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in values):
@@ -126,6 +140,10 @@ class Prompt:
 
     # --- (de)serialisation: the request format of `liverclick predict` -------------------
     def to_dict(self) -> dict:
+        """``{"clicks", "box"}`` when a box, if any, is the first input; else the ordered ``{"inputs"}``."""
+        boxes = [i for i, item in enumerate(self.inputs) if isinstance(item, Box)]
+        if boxes and boxes != [0]:
+            return {"inputs": [_input_dict(item) for item in self.inputs]}
         out: dict = {"clicks": [c.to_dict() for c in self.clicks]}
         if self.box is not None:
             out["box"] = self.box.to_list()
@@ -133,40 +151,106 @@ class Prompt:
 
     @classmethod
     def from_dict(cls, data: dict) -> Prompt:
-        """Build from ``{"clicks": [{"x", "y", "positive"}], "box": [x0, y0, x1, y1]}`` (either or both)."""
+        """Build from ``{"clicks": [{"x", "y", "positive"}], "box": [x0, y0, x1, y1]}`` (either or both; the box
+        comes first) or from the ordered ``{"inputs": [{"x", "y", "positive"} or {"box": [...]}, ...]}``."""
         if not isinstance(data, dict):
-            raise PromptError("a prompt must be a JSON object with 'clicks' and/or 'box'")
-        inputs: list[PromptInput] = []
-        box = data.get("box")
-        if box is not None:
-            if not isinstance(box, (list, tuple)) or len(box) != 4:
-                raise PromptError("'box' must be a list [x0, y0, x1, y1]")
-            inputs.append(Box(*(_number(v, "box coordinate") for v in box)))
-        clicks = data.get("clicks") or []
-        if not isinstance(clicks, list):
-            raise PromptError("'clicks' must be a list of {x, y, positive} objects")
-        for c in clicks:
-            if not isinstance(c, dict) or "x" not in c or "y" not in c:
-                raise PromptError(f"each click needs 'x' and 'y', got {c!r}")
-            positive = c.get("positive", True)
-            if not isinstance(positive, bool):
-                raise PromptError(f"'positive' must be true or false, got {positive!r}")
-            inputs.append(Click(_number(c["x"], "click x"), _number(c["y"], "click y"), positive))
-        return cls(tuple(inputs))
+            raise PromptError("a prompt must be a JSON object with 'clicks' and/or 'box', or 'inputs'")
+        if "inputs" in data:
+            if "clicks" in data or "box" in data:
+                raise PromptError("give either 'inputs' (the ordered history) or 'clicks' and 'box', not both")
+            items = data["inputs"]
+            if not isinstance(items, list):
+                raise PromptError("'inputs' must be a list of clicks {x, y, positive} and boxes {box: [...]}")
+        else:
+            clicks = data.get("clicks") or []
+            if not isinstance(clicks, list):
+                raise PromptError("'clicks' must be a list of {x, y, positive} objects")
+            items = ([{"box": data["box"]}] if data.get("box") is not None else []) + clicks
+        _check_count(len(items))
+        return cls(tuple(_input(item) for item in items))
+
+
+def _input_dict(item: PromptInput) -> dict:
+    return item.to_dict() if isinstance(item, Click) else {"box": item.to_list()}
+
+
+def _input(item) -> PromptInput:
+    """One input of a prompt's JSON: a click ``{x, y, positive}`` or a box ``{box: [x0, y0, x1, y1]}``."""
+    if isinstance(item, dict) and "box" in item:
+        box = item["box"]
+        if not isinstance(box, (list, tuple)) or len(box) != 4:
+            raise PromptError("'box' must be a list [x0, y0, x1, y1]")
+        return Box(*(_number(v, "box coordinate") for v in box))
+    if not isinstance(item, dict) or "x" not in item or "y" not in item:
+        raise PromptError(f"each click needs 'x' and 'y', got {_short(item)}")
+    positive = item.get("positive", True)
+    if not isinstance(positive, bool):
+        raise PromptError(f"'positive' must be true or false, got {_short(positive)}")
+    return Click(_number(item["x"], "click x"), _number(item["y"], "click y"), positive)
+
+
+def _check_count(n: int) -> None:
+    if n > MAX_INPUTS:
+        raise PromptError(f"a prompt holds at most {MAX_INPUTS} clicks and boxes, got {n}: undo some, or clear")
+
+
+def parse_json(text, what: str = "the prompt"):
+    """JSON text from outside (a prompt, a request line) -> its value, refused with a PromptError naming the
+    reason when it is too long, nested too deep, has an over-long number or NaN/Infinity, or is not JSON."""
+    if not isinstance(text, str):
+        raise PromptError(f"{what} must be JSON text, got {type(text).__name__}")
+    if len(text) > MAX_JSON_CHARS:
+        raise PromptError(f"{what} is {len(text):,} characters long; the limit is {MAX_JSON_CHARS:,}")
+    depth, deepest = 0, 0
+    for ch in _STRING.sub("", text):
+        if ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+    if deepest > MAX_JSON_DEPTH:
+        raise PromptError(f"{what} nests {deepest} levels deep; the limit is {MAX_JSON_DEPTH}")
+    try:
+        return json.loads(text, parse_int=_bounded(int), parse_float=_bounded(float), parse_constant=_no_constant)
+    except json.JSONDecodeError as exc:
+        raise PromptError(f"{what} is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
+
+
+def _bounded(kind):
+    def parse(digits: str):
+        if len(digits) > MAX_NUMBER_CHARS:
+            raise PromptError(f"a number of {len(digits)} characters; the limit is {MAX_NUMBER_CHARS}")
+        return kind(digits)
+
+    return parse
+
+
+def _no_constant(name: str):
+    raise PromptError(f"{name} is not a number a prompt can hold")
 
 
 def request_frame(request) -> int:
-    """The DICOM frame a request (``liverclick predict``'s line, an API call's prompt) asks for; 0 by default."""
+    """The frame of a multi-frame image (DICOM cine, multi-page TIFF) a request (``liverclick predict``'s line,
+    an API call's prompt) asks for; 0 by default."""
     frame = request.get("frame", 0) if isinstance(request, dict) else 0
-    if not isinstance(frame, int) or isinstance(frame, bool):
-        raise PromptError("'frame' must be an integer")
+    if not isinstance(frame, int) or isinstance(frame, bool) or frame < 0:
+        raise PromptError(f"'frame' must be a whole number from 0, got {_short(frame)}")
     return frame
 
 
 def _number(value, what: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise PromptError(f"{what} must be a number, got {value!r}")
-    return float(value)
+        raise PromptError(f"{what} must be a number, got {_short(value)}")
+    try:
+        return float(value)
+    except OverflowError:
+        raise PromptError(f"{what} is too large: {_short(value)}") from None
+
+
+def _short(value, limit: int = 60) -> str:
+    """A value as a message shows it: repr, cut to ``limit`` characters."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _plain(v: float) -> float | int:

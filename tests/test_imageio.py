@@ -72,3 +72,37 @@ def test_multiframe_dicom_picks_the_frame_and_reads_spacing(image_bytes):
     assert "frame 1 of 3" in second.description and "Doe" not in second.description
     with pytest.raises(ImageError, match="frame 5 does not exist"):
         load_image(data, frame=5)
+
+
+def _pages(*values) -> bytes:
+    import io
+
+    from PIL import Image
+
+    pages = [Image.fromarray(np.full((24, 32), v, np.uint8)) for v in values]
+    buf = io.BytesIO()
+    pages[0].save(buf, format="TIFF", save_all=True, append_images=pages[1:])
+    return buf.getvalue()
+
+
+def test_a_multipage_tiff_gives_the_frame_asked_for_and_refuses_one_it_lacks():
+    data = _pages(10, 20, 30)
+    third = load_image(data, frame=2)
+    assert (third.pixels == 30).all() and third.n_frames == 3 and third.frame == 2
+    assert "frame 2 of 3" in third.description and (load_image(data).pixels == 10).all()
+    with pytest.raises(ImageError, match="frame 3 does not exist: this TIFF has 3 frame"):
+        load_image(data, frame=3)
+
+
+def test_a_frame_of_a_single_frame_image_and_a_gif_are_refused(image_bytes):
+    png = image_bytes.encode(np.zeros((20, 20), np.uint8), "PNG")
+    assert load_image(png, frame=0).n_frames == 1
+    with pytest.raises(ImageError, match="frame 1 does not exist: this PNG has 1 frame"):
+        load_image(png, frame=1)
+    with pytest.raises(ImageError, match="GIF images are not supported: send PNG, JPEG, BMP, TIFF or DICOM"):
+        load_image(image_bytes.encode(np.zeros((20, 20), np.uint8), "GIF"))
+
+
+def test_a_dicom_given_as_bytes_is_known_by_its_name(image_bytes):
+    data = image_bytes.dicom(np.full((1, 20, 24), 7, np.uint8))[128 + 4 :]  # no preamble, no 'DICM'
+    assert load_image(data, name="scan.dcm").pixels.shape == (20, 24)

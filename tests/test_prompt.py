@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from core.prompt import Box, Click, Prompt, PromptError
+from core.prompt import MAX_INPUTS, Box, Click, Prompt, PromptError, parse_json, request_frame
 
 
 def test_box_becomes_one_foreground_and_four_background_clicks():
@@ -75,3 +75,52 @@ def test_request_format_round_trip():
 def test_malformed_requests(data, message):
     with pytest.raises(PromptError, match=message):
         Prompt.from_dict(data)
+
+
+def test_an_ordered_history_round_trips_and_the_short_form_is_kept_where_it_says_it_all():
+    clicks_then_box = Prompt().add_click(5, 5).add_box(1, 1, 20, 20).add_click(3, 3, positive=False)
+    data = clicks_then_box.to_dict()
+    assert data == {
+        "inputs": [
+            {"x": 5, "y": 5, "positive": True},
+            {"box": [1, 1, 20, 20]},
+            {"x": 3, "y": 3, "positive": False},
+        ]
+    }
+    assert Prompt.from_dict(data) == clicks_then_box
+    box_then_click = Prompt().add_box(1, 1, 20, 20).add_click(3, 3)
+    assert box_then_click.to_dict() == {"clicks": [{"x": 3, "y": 3, "positive": True}], "box": [1, 1, 20, 20]}
+    assert Prompt.from_dict(box_then_click.to_dict()) == box_then_click
+    with pytest.raises(PromptError, match="not both"):
+        Prompt.from_dict({"inputs": [], "clicks": []})
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ('{"clicks": [{"x": ' + "9" * 400 + ', "y": 1}]}', "a number of 400 characters; the limit is 40"),
+        ("[" * 5000 + "]" * 5000, "nests 5000 levels deep; the limit is 8"),
+        ('{"comment": "' + "[" * 100 + '"}', None),  # brackets inside a string do not nest
+        ('{"clicks": [], "pad": "' + "x" * 70_000 + '"}', "characters long; the limit is 65,536"),
+        ('{"clicks": [{"x": NaN, "y": 1}]}', "NaN is not a number a prompt can hold"),
+        ("{'clicks': oops", "not valid JSON"),
+        (None, "must be JSON text"),
+    ],
+)
+def test_prompt_json_is_bounded_before_and_while_parsing(text, message):
+    if message is None:
+        assert parse_json(text) == {"comment": "[" * 100}
+        return
+    with pytest.raises(PromptError, match=message):
+        parse_json(text)
+
+
+def test_a_prompt_holds_a_bounded_number_of_inputs():
+    many = {"clicks": [{"x": 1, "y": 1}] * (MAX_INPUTS + 1)}
+    with pytest.raises(PromptError, match=f"at most {MAX_INPUTS} clicks and boxes"):
+        Prompt.from_dict(many)
+    long = Prompt(tuple(Click(1, 1) for _ in range(MAX_INPUTS + 1)))
+    with pytest.raises(PromptError, match="undo some, or clear"):
+        long.validate(10, 10)
+    with pytest.raises(PromptError, match="must be a whole number from 0"):
+        request_frame({"frame": -1})

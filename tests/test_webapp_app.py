@@ -75,7 +75,7 @@ def test_segment_endpoint_reads_a_dicom_frame(client, tmp_path, image_bytes):
         (json.dumps({"clicks": [{"x": 5, "y": 5, "positive": False}]}), "at least one click on the lesion"),
         (json.dumps({"clicks": [{"x": 500, "y": 5}]}), "outside the 200 x 120 image"),
         (json.dumps({"box": [1, 2, 3]}), "'box' must be a list"),
-        (json.dumps({"clicks": [{"x": 5, "y": 5}], "frame": "one"}), "'frame' must be an integer"),
+        (json.dumps({"clicks": [{"x": 5, "y": 5}], "frame": "one"}), "'frame' must be a whole number"),
     ],
 )
 def test_segment_endpoint_explains_a_bad_prompt(client, speckle_image, tmp_path, prompt, message):
