@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import pickle
 import pwd
@@ -29,8 +30,15 @@ from core.cli import main as cli_main
 from core.manifest import read_manifest
 from core.prompt import Prompt
 from core.runtime import Prediction
-from webapp.feedback.migrations import MIGRATIONS
-from webapp.feedback.record import COMMENT_MAX_CHARS, FeedbackError, FeedbackRecord, StoreUnavailable, pixel_sha256
+from webapp.feedback.migrations import COLUMNS, MIGRATIONS
+from webapp.feedback.record import (
+    COMMENT_MAX_CHARS,
+    FeedbackError,
+    FeedbackRecord,
+    StoreUnavailable,
+    encode_png,
+    pixel_sha256,
+)
 from webapp.feedback.store import FeedbackStore
 
 CLASSES = ("benign", "malignant")
@@ -304,12 +312,38 @@ def test_sqlite_settings_urls_and_errors(tmp_path, monkeypatch):
         FeedbackStore.open(tmp_path / "junk.db")
 
 
-def _v2_add_site(execute, dialect) -> None:
+def test_a_retried_write_returns_the_first_id_and_stores_nothing_new(db_url, caplog):
+    first = make_record(0, reviewer="dr_a", request_id="9b2f-retry")
+    with FeedbackStore.open(db_url) as store, caplog.at_level(logging.INFO, logger="liverclick.audit"):
+        feedback_id = store.add(first)
+        assert store.add(first) == feedback_id and store.count() == 1  # in sequence
+        at_once = []
+        threads = [threading.Thread(target=lambda: at_once.append(store.add(first))) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert at_once == [feedback_id] * 4 and store.count() == 1  # at once
+        assert store.add(dataclasses.replace(first, reviewer="dr_b")) != feedback_id  # ids are per reviewer
+        with pytest.raises(FeedbackError, match="request id 9b2f-retry was already used for another image"):
+            store.add(make_record(1, reviewer="dr_a", request_id="9b2f-retry"))
+        assert store.add(make_record(2)) != store.add(make_record(2))  # without an id, every write is new
+        assert store.count() == 4
+        with pytest.raises(FeedbackError, match="request_id must be 1 to 100"):
+            make_record(0, request_id="a b")
+    lines = [r.getMessage() for r in caplog.records]
+    assert f"stored feedback #{feedback_id} by dr_a (request 9b2f-retry)" in lines
+    assert (
+        lines.count(f"repeated request: nothing stored for feedback #{feedback_id} by dr_a (request 9b2f-retry)") == 5
+    )
+
+
+def _add_site(execute, dialect) -> None:
     execute("ALTER TABLE feedback ADD COLUMN site TEXT")
     execute("CREATE INDEX feedback_site ON feedback (site)")
 
 
-def _v3_fails_halfway(execute, dialect) -> None:
+def _fails_halfway(execute, dialect) -> None:
     execute("ALTER TABLE feedback ADD COLUMN half TEXT")
     raise RuntimeError("migration bug")
 
@@ -319,22 +353,42 @@ def _columns(store: FeedbackStore) -> list[str]:
 
 
 def test_migrations_upgrade_in_order_and_roll_back_on_failure(db_url):
-    with FeedbackStore.open(db_url, migrations=MIGRATIONS) as store:
+    n = len(MIGRATIONS)
+    with FeedbackStore.open(db_url, migrations=MIGRATIONS[:1]) as store:  # a database of the first release
         assert store.schema_version == 1
-        first = store.add(make_record(0))
-    v2 = (*MIGRATIONS, _v2_add_site)
-    with FeedbackStore.open(db_url, migrations=v2) as store:
-        assert store.schema_version == 2 and "site" in _columns(store)
+        v1 = [c for c in COLUMNS if c not in ("frame", "request_id")]
+        row = make_record(0)
+        sql = f"INSERT INTO feedback ({', '.join(v1)}) VALUES ({', '.join('?' * len(v1))})"
+        store._db.write(lambda run: run(sql, _v1_row(row)))
+    with FeedbackStore.open(db_url) as store:
+        assert store.schema_version == n
+        (old,) = store.iter_records()
+        assert old.frame == 0 and old.request_id is None and old.comment == row.comment
+        first = old.id
+    more = (*MIGRATIONS, _add_site)
+    with FeedbackStore.open(db_url, migrations=more) as store:
+        assert store.schema_version == n + 1 and "site" in _columns(store)
         assert [r.id for r in store.iter_records()] == [first]
         store.add(make_record(1))
-    with FeedbackStore.open(db_url, migrations=v2) as store:  # nothing left to apply
-        assert store.schema_version == 2 and store.count() == 2
+    with FeedbackStore.open(db_url, migrations=more) as store:  # nothing left to apply
+        assert store.schema_version == n + 1 and store.count() == 2
     with pytest.raises(RuntimeError, match="migration bug"):
-        FeedbackStore.open(db_url, migrations=(*v2, _v3_fails_halfway))
-    with FeedbackStore.open(db_url, migrations=v2) as store:
-        assert store.schema_version == 2 and "half" not in _columns(store)
-    with pytest.raises(FeedbackError, match="schema is version 2; this liverclick knows up to 1"):
+        FeedbackStore.open(db_url, migrations=(*more, _fails_halfway))
+    with FeedbackStore.open(db_url, migrations=more) as store:
+        assert store.schema_version == n + 1 and "half" not in _columns(store)
+    with pytest.raises(FeedbackError, match=f"schema is version {n + 1}; this liverclick knows up to {n}"):
         FeedbackStore.open(db_url)
+
+
+def _v1_row(record: FeedbackRecord) -> tuple:
+    """A record as the first schema held it."""
+    mask = encode_png(record.mask.astype(np.uint8) * 255)
+    return (
+        "2026-01-01T00:00:00.000+00:00", record.reviewer, record.model_name, record.model_version,
+        json.dumps(record.prompt.to_dict()), mask, json.dumps(record.class_probs), record.malignant_prob,
+        record.predicted_class, int(record.agree), record.corrected_class, record.outline_rating,
+        int(record.accepted), record.comment, record.image_sha256, record.image_width, record.image_height, None,
+    )  # fmt: skip
 
 
 def test_concurrent_opens_and_writers(db_url):
@@ -364,7 +418,7 @@ def test_concurrent_opens_and_writers(db_url):
     for t in threads:
         t.join()
     assert not errors, errors
-    assert len(set(ids)) == 30 and shared[0].count() == 30 and shared[0].schema_version == 1
+    assert len(set(ids)) == 30 and shared[0].count() == 30 and shared[0].schema_version == len(MIGRATIONS)
     shared[0].close()
 
 

@@ -4,6 +4,7 @@ Bounded in count and time, loopback only. The load and fault tests run ``livercl
 (the fault test kills it); the others serve the tiny model in this process.
 """
 
+import io
 import json
 import os
 import signal
@@ -19,6 +20,7 @@ import cv2
 import httpx
 import numpy as np
 import pytest
+from PIL import Image
 
 from core.imageio import load_image
 from core.manifest import read_manifest
@@ -247,6 +249,14 @@ def _cine(f) -> bytes:
     return f.dicom(np.stack([lesion_image(k, (120, 200), (140, 60)) for k in range(3)]), spacing=(0.3, 0.3))
 
 
+def _pages(f) -> bytes:
+    """A three-page TIFF, one lesion image a page."""
+    first, *more = (Image.fromarray(lesion_image(k, (120, 200), (140, 60))) for k in range(3))
+    buf = io.BytesIO()
+    first.save(buf, format="TIFF", save_all=True, append_images=more)
+    return buf.getvalue()
+
+
 BAD = {  # name: (file name, contents, prompt, what the user is told)
     "empty file": ("empty.png", lambda f: b"", CLICK, "the file is empty"),
     "text file named .png": ("notes.png", lambda f: b"just some notes\n" * 20, CLICK, "not an image file"),
@@ -262,12 +272,17 @@ BAD = {  # name: (file name, contents, prompt, what the user is told)
         "at least one click on the lesion",
     ),
     "prompt that is not JSON": ("scan.png", _png, "{'clicks': oops", "not valid JSON"),
+    "400-digit number": ("scan.png", _png, '{"clicks": [{"x": ' + "9" * 400 + ', "y": 60}]}', "400 characters"),
+    "deeply nested prompt": ("scan.png", _png, "[" * 3000 + "]" * 3000, "nests 3000 levels deep"),
+    "GIF": ("scan.gif", lambda f: f.encode(_scan(), "GIF"), CLICK, "GIF images are not supported"),
+    "TIFF page that does not exist": ("pages.tif", _pages, {**CLICK, "frame": 5}, "frame 5 does not exist"),
 }
 VALID = {  # name: (file name, contents, prompt)
     "16-bit TIFF": ("scan16.tif", _tiff16, CLICK),
     "colour Doppler-like RGB": ("doppler.png", _doppler, CLICK),
     "multi-frame DICOM, frame 0": ("cine.dcm", _cine, CLICK),
     "multi-frame DICOM, frame 2": ("cine.dcm", _cine, {**CLICK, "frame": 2}),
+    "multi-page TIFF, frame 1": ("pages.tif", _pages, {**CLICK, "frame": 1}),
 }
 
 
@@ -352,9 +367,9 @@ def test_unusual_but_valid_images_are_segmented_and_reviewed(reviewed, upload, c
     saved = client.predict(handle_file(path), json.dumps(prompt), **REVIEW, api_name="/feedback")
     record = next(r for r in store.iter_records() if r.id == saved["id"])
     assert record.image_sha256 == pixel_sha256(picture.pixels)  # the grayscale pixels (of the frame chosen)
-    assert np.array_equal(record.mask, mask > 0)
-    if name == "cine.dcm":
-        other = load_image(path, frame=2 - picture.frame)
+    assert np.array_equal(record.mask, mask > 0) and record.frame == picture.frame  # the frame is stored
+    if picture.n_frames > 1:
+        other = load_image(path, frame=(picture.frame + 1) % picture.n_frames)
         assert pixel_sha256(other.pixels) != record.image_sha256
 
 

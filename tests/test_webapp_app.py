@@ -11,6 +11,7 @@ from core.cli import main as cli_main
 from core.runtime import Segmenter
 from webapp import app as webapp
 from webapp.cli import read_logins
+from webapp.feedback.migrations import MIGRATIONS
 from webapp.feedback.store import FeedbackStore
 
 CARD = {
@@ -151,7 +152,7 @@ def test_serve_launches_with_logins_limits_and_the_feedback_store(monkeypatch, c
     db = tmp_path / "fb.sqlite"
     serve = ["serve", "--model", str(segmenter.path), "--provider", "cpu"]
     code = cli_main([*serve, "--auth", "ann:pw", "--feedback-db", str(db), "--store-images", "--port", "7999"])
-    assert code == 0 and launched["schema"] == 1
+    assert code == 0 and launched["schema"] == len(MIGRATIONS)
     assert launched["auth"] == [("ann", "pw")] and launched["port"] == 7999 and launched["max_concurrency"] == 2
     out = capsys.readouterr()
     assert "tiny-four 3" in out.out and f"feedback goes to {db}, with the images" in out.out

@@ -34,9 +34,32 @@ def at(session, x, y) -> SimpleNamespace:
     return SimpleNamespace(index=[(x + 0.5) * s - 0.5, (y + 0.5) * s - 0.5])
 
 
-def test_upload_then_click_outlines_classifies_and_offers_downloads(segmenter, scan):
+@pytest.fixture
+def upload(tmp_path):
+    """``upload(path) -> str``: a copy of the file where the server holds an upload (Gradio's upload folder)."""
+    folders = []
+
+    def put(path) -> str:
+        folders.append(Path(get_upload_folder()) / uuid.uuid4().hex)
+        folders[-1].mkdir(parents=True)
+        return str(shutil.copy(path, folders[-1] / Path(path).name))
+
+    yield put
+    for folder in folders:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def opened(segmenter, scan, upload):
+    """``opened(viewer, mode="lesion") -> Session``: the scan uploaded to ``viewer``."""
+    return lambda viewer, mode="lesion": viewer.on_file(Session(), mode, upload(scan), ANN)[0]
+
+
+def test_upload_then_click_outlines_classifies_and_offers_downloads(segmenter, scan, upload):
     viewer = Viewer(segmenter)
-    *outputs, frames = viewer.on_file(Session(), "lesion", scan)
+    path = upload(scan)
+    *outputs, frames = viewer.on_file(Session(), "lesion", path, ANN)
+    assert not Path(path).exists()  # read into memory and removed from disk at once
     page = shown(outputs)
     assert page.state.image.width == 200 and frames.visible is False
     assert cv2.imread(page.view).shape == (480, 800, 3) and "Click on the lesion" in page.status
@@ -52,13 +75,13 @@ def test_upload_then_click_outlines_classifies_and_offers_downloads(segmenter, s
     assert np.array_equal(mask > 0, page.state.prediction.mask)
 
     assert shown(viewer.on_select(page.state, "lesion", SimpleNamespace(index=None))).state is page.state
-    *cleared, frames = viewer.on_file(page.state, "lesion", None)  # the upload removed
+    *cleared, frames = viewer.on_file(page.state, "lesion", None, ANN)  # the upload removed
     assert shown(cleared).state.image is None and shown(cleared).state.key == page.state.key
 
 
-def test_mode_undo_and_clear(segmenter, scan):
+def test_mode_undo_and_clear(segmenter, opened):
     viewer = Viewer(segmenter)
-    opened = viewer.on_file(Session(), "box", scan)[0]
+    opened = opened(viewer, "box")
     corner = shown(viewer.on_select(opened, "box", at(opened, 120, 40)))
     assert corner.state.pending_corner == (120, 40) and "opposite corner" in corner.status
     assert shown(viewer.on_mode(corner.state, "lesion")).state.pending_corner is None
@@ -69,21 +92,21 @@ def test_mode_undo_and_clear(segmenter, scan):
     assert len(cleared.state.prompt) == 0 and cleared.classes is None
 
 
-def test_a_bad_upload_is_explained_and_the_session_kept(segmenter, scan, tmp_path):
+def test_a_bad_upload_is_explained_and_the_session_kept(segmenter, opened, upload, tmp_path):
     viewer = Viewer(segmenter)
-    opened = viewer.on_file(Session(), "lesion", scan)[0]
+    opened = opened(viewer)
     notes = tmp_path / "notes.png"
     notes.write_text("not an image")
     with pytest.warns(UserWarning, match="not an image file"):  # gr.Warning: a toast in the page
-        *outputs, _ = viewer.on_file(opened, "lesion", str(notes))
+        *outputs, _ = viewer.on_file(opened, "lesion", upload(notes), ANN)
     page = shown(outputs)
     assert page.state is opened and "**Not an image file" in page.status
 
 
-def test_slow_and_broken_models_are_answered_with_a_message(faulty_segmenter, scan, caplog):
+def test_slow_and_broken_models_are_answered_with_a_message(faulty_segmenter, opened, caplog):
     model = faulty_segmenter()
     viewer = Viewer(model, time_limit_s=0.3)
-    opened = viewer.on_file(Session(), "lesion", scan)[0]
+    opened = opened(viewer)
     model.delay = 1.0
     with pytest.warns(UserWarning, match="longer than the server's limit of 0.3 s"):
         page = shown(viewer.on_select(opened, "lesion", at(opened, 140, 60)))
@@ -95,10 +118,10 @@ def test_slow_and_broken_models_are_answered_with_a_message(faulty_segmenter, sc
     assert "a bug deep in the model code" in caplog.text
 
 
-def test_submit_saves_the_review_once_and_clears_the_form(segmenter, scan, tmp_path):
+def test_submit_saves_the_review_once_and_clears_the_form(segmenter, opened, tmp_path):
     with FeedbackStore.open(tmp_path / "fb.db") as store:
         viewer = Viewer(segmenter, store)
-        opened = viewer.on_file(Session(), "lesion", scan)[0]
+        opened = opened(viewer)
         outlined = viewer.on_select(opened, "lesion", at(opened, 140, 60))[0]
         with pytest.warns(UserWarning, match="say whether you agree"):
             state, submit, note, *form = viewer.on_submit(outlined, None, None, 4, True, "", ANN)
@@ -119,29 +142,22 @@ def test_verdict_and_sign_in_line():
     assert Viewer.on_load(SimpleNamespace(username=None)).startswith("Not signed in")
 
 
-@pytest.fixture
-def uploaded(scan):
-    """The scan as the server holds an API client's upload (in Gradio's upload folder)."""
-    folder = Path(get_upload_folder()) / uuid.uuid4().hex
-    folder.mkdir(parents=True)
-    yield FileData(path=str(shutil.copy(scan, folder / "scan.png")))
-    shutil.rmtree(folder)
-
-
-def test_segment_and_feedback_endpoints(segmenter, uploaded, tmp_path):
+def test_segment_and_feedback_endpoints(segmenter, scan, upload, tmp_path):
     prompt = json.dumps({"clicks": [{"x": 140, "y": 60, "positive": True}]})
     viewer = Viewer(segmenter)  # its workspace holds the mask file while it lives
-    mask_file, result = viewer.segment(uploaded, prompt)
+    mask_file, result = viewer.segment(FileData(path=upload(scan)), prompt, ANN)
     assert cv2.imread(mask_file.path, cv2.IMREAD_GRAYSCALE)[60, 140] == 255
     assert list(result) == ["class_probs", "predicted_class", "malignant_prob", "area_px", "measurements", "model"]
     with pytest.raises(gr.Error, match="send the image as a file"):
-        viewer.segment(FileData(path="/etc/hostname"), prompt)
+        viewer.segment(FileData(path="/etc/hostname"), prompt, ANN)
+    with pytest.raises(gr.Error, match="send the image as a file"):  # not even a file the server made
+        viewer.segment(FileData(path=mask_file.path), prompt, ANN)
     with pytest.raises(gr.Error, match="keeps no feedback"):
-        viewer.feedback(uploaded, prompt, True, 4, True, ANN)
+        viewer.feedback(FileData(path=upload(scan)), prompt, True, 4, True, ANN)
     with FeedbackStore.open(tmp_path / "fb.db") as store:
         viewer = Viewer(segmenter, store)
         with pytest.raises(gr.Error, match="feedback needs a login"):
-            viewer.feedback(uploaded, prompt, True, 4, True, SimpleNamespace(username=None))
-        saved = viewer.feedback(uploaded, prompt, True, 4, True, ANN, comment="ok")
+            viewer.feedback(FileData(path=upload(scan)), prompt, True, 4, True, SimpleNamespace(username=None))
+        saved = viewer.feedback(FileData(path=upload(scan)), prompt, True, 4, True, ANN, comment="ok")
         assert list(saved) == ["id", "predicted_class", "class_probs", "area_px"] and saved["id"] == 1
         assert saved["predicted_class"] == result["predicted_class"] and store.count() == 1

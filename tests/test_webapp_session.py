@@ -235,6 +235,8 @@ def test_review_stores_the_final_outline_once_per_prediction(segmenter, opened, 
         assert changed.feedback_id is None
     again = sess.submit_review(store, segmenter, sess.undo(segmenter, saved), "dr_b", sess.Review(True, 2, False))
     assert again.feedback_id == 2 and store.count() == 2
+    # A submit whose answer was lost (the page never learnt the id) and is sent again stores nothing new.
+    assert sess.submit_review(store, segmenter, final, "dr_a", review).feedback_id == 1 and store.count() == 2
 
 
 def test_review_is_refused_without_a_login_an_outline_or_a_valid_answer(segmenter, opened, store):

@@ -8,6 +8,8 @@ this module only lays out the widgets and wires them. Each browser tab keeps its
 
 Access: with logins (``--auth``/``--auth-file``) Gradio's login protects the whole app, page and API;
 without them the segmentation demo is open and feedback is refused, since every record names its reviewer.
+Uploads are read into memory and removed from disk at once, and a signed-in user is served only their own
+files (:mod:`webapp.files`).
 Hosted-demo limits: uploads over MAX_BYTES and images over core.imageio's pixel limit are refused, model
 work runs on a few worker threads under a time limit (webapp.handlers), the queue is bounded, and an
 exception in one request is logged and answered with a message, never passed on to the server.
@@ -17,6 +19,7 @@ import json
 from pathlib import Path
 
 import gradio as gr
+from starlette.middleware import Middleware
 
 from core.imageio import MAX_BYTES
 from core.runtime import Predictor
@@ -24,6 +27,7 @@ from core.runtime import Predictor
 from . import session as sess
 from .feedback.record import COMMENT_MAX_CHARS
 from .feedback.store import FeedbackStore
+from .files import FileGuard
 from .handlers import TIME_LIMIT_S, Viewer
 
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
@@ -46,9 +50,10 @@ def build_demo(
 
     Model work runs on ``workers`` threads, each request within ``time_limit_s``.
     """
-    viewer = Viewer(segmenter, store, time_limit_s, workers)
+    viewer = Viewer(segmenter, store, time_limit_s, workers, public=(examples_dir,))
     spec = segmenter.spec
     examples = sorted(examples_dir.glob("*.png")) if examples_dir.is_dir() else []
+    gr.set_static_paths([examples_dir])  # served where they are: the upload and cache folder holds no public file
     with gr.Blocks(title="liverclick", delete_cache=(600, 3600)) as demo:
         gr.Markdown(
             "# liverclick\nClick on a lesion in an ultrasound image, or draw a box around it, "
@@ -68,7 +73,7 @@ def build_demo(
                 status = gr.Markdown(sess.guidance(sess.Session(), "lesion"), elem_id="status")
             with gr.Column(scale=2):
                 upload = gr.File(label="Ultrasound image: PNG, JPEG, BMP, TIFF or DICOM", elem_id="upload")
-                frame = gr.Slider(0, 1, value=0, step=1, label="DICOM frame (0 = first)", visible=False)
+                frame = gr.Slider(0, 1, value=0, step=1, label="Frame (0 = first)", visible=False)
                 mode = gr.Radio(MODE_CHOICES, value="lesion", label="A click adds", elem_id="mode")
                 with gr.Row():
                     undo = gr.Button("Undo last input", size="sm")
@@ -137,9 +142,10 @@ def launch(
     **kwargs,
 ):
     """Queue (``max_concurrency`` requests at once, ``queue_size`` waiting) and start the server; uploads over
-    ``max_file_size`` bytes are refused. Returns what ``Blocks.launch`` does."""
+    ``max_file_size`` bytes are refused, files are served to their owner only. Returns what ``Blocks.launch`` does."""
     demo.queue(default_concurrency_limit=max_concurrency, max_size=queue_size)
     return demo.launch(
+        app_kwargs={"middleware": [Middleware(FileGuard)]},
         server_name=host,
         server_port=port,
         auth=auth or None,

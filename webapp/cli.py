@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 
@@ -20,6 +21,7 @@ def register(subparsers) -> None:
     p.add_argument("--auth-file", type=Path, default=None, help="file of USER:PASS lines")
     p.add_argument("--store-images", action="store_true", help="keep reviewed images in the feedback store")
     p.add_argument("--max-concurrency", type=int, default=2, help="predictions run at once")
+    p.add_argument("--audit-log", type=Path, default=None, help="file for the audit lines (default: stderr)")
     set_command(p, serve_main)
 
 
@@ -29,6 +31,7 @@ def serve_main(args: argparse.Namespace) -> int:
     from .feedback.store import FeedbackStore
     from .session import NOTICE
 
+    log_audit(args.audit_log)
     segmenter = open_model(args.model, args.provider)
     try:
         auth = read_logins(args.auth, args.auth_file)
@@ -61,6 +64,15 @@ def serve_main(args: argparse.Namespace) -> int:
         if store is not None:
             store.close()
     return 0
+
+
+def log_audit(path: Path | None) -> None:
+    """Audit lines (every write and sign-in: who, when, what; never image content) to ``path`` or stderr."""
+    handler = logging.FileHandler(path, encoding="utf-8") if path else logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
+    audit = logging.getLogger("liverclick.audit")
+    audit.addHandler(handler)
+    audit.setLevel(logging.INFO)
 
 
 def read_logins(pairs: list[str], path: Path | None) -> list[tuple[str, str]]:

@@ -12,11 +12,6 @@ Gradio reads their types from the annotations, so this module keeps them evaluat
 import concurrent.futures
 import json
 import logging
-import os
-import shutil
-import tempfile
-import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,20 +21,19 @@ import cv2
 import gradio as gr
 import numpy as np
 from gradio import FileData
-from gradio.utils import get_upload_folder
 
 from core.imageio import ImageError, UltrasoundImage, load_image
 from core.measure import measure
-from core.prompt import Prompt, PromptError, request_frame
+from core.prompt import Prompt, PromptError, parse_json, request_frame
 from core.runtime import Prediction, Predictor
 from core.serialize import FEEDBACK_ANSWER, SEGMENT_ANSWER, prediction_json
 
 from . import session as sess
 from .feedback.record import FeedbackError, StoreUnavailable
 from .feedback.store import FeedbackStore
+from .files import Workspace
 from .render import render
 
-API_FILE_TTL_S = 600  # our copy of an API answer's mask; Gradio serves the client its own copy
 # The slowest request measured on a 2-core CPU (paper-size x1.0 network, 40 MP PNG: read 0.6 s, predict up to
 # 1.5 s) takes about 2 s; the limit leaves ten times that for a busy machine and stops only runaway work.
 TIME_LIMIT_S = 20.0
@@ -80,36 +74,6 @@ class Deadline:
             ) from None
 
 
-class Workspace:
-    """Files the viewer serves (the view, the downloads, API masks): one folder per session, removed with it."""
-
-    def __init__(self) -> None:
-        self._tmp = tempfile.TemporaryDirectory(prefix="liverclick-")
-        self.root = Path(self._tmp.name)
-
-    def write(self, folder: str, name: str, data: bytes) -> str:
-        """Write ``data`` to ``folder/name`` atomically (a reader never sees half a file); return the path."""
-        target = self.root / folder / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_name(f".{uuid.uuid4().hex}")
-        partial.write_bytes(data)
-        os.replace(partial, target)
-        return str(target)
-
-    def write_once(self, name: str, data: bytes) -> str:
-        """A file for one API answer; those older than API_FILE_TTL_S are removed as new ones come."""
-        api = self.root / "api"
-        if api.is_dir():
-            for old in api.iterdir():
-                if time.time() - old.stat().st_mtime > API_FILE_TTL_S:
-                    shutil.rmtree(old, ignore_errors=True)
-        return self.write(f"api/{uuid.uuid4().hex}", name, data)
-
-    def remove(self, session: sess.Session) -> None:
-        if session.key:
-            shutil.rmtree(self.root / session.key, ignore_errors=True)
-
-
 class Viewer:
     """The page's handlers for one model (and, for reviewer feedback, one store); one method an event.
 
@@ -124,8 +88,10 @@ class Viewer:
         store: FeedbackStore | None = None,
         time_limit_s: float = TIME_LIMIT_S,
         workers: int = 2,
+        public: tuple[Path, ...] = (),
     ) -> None:
         self.segmenter, self.store = segmenter, store
+        self.public = public  # folders of files anyone may open (the examples)
         self.workspace = Workspace()
         self.deadline = Deadline(time_limit_s, workers)
 
@@ -143,15 +109,15 @@ class Viewer:
             status = f"**{message[0].upper()}{message[1:]}**\n\n{status}"
         view = None
         if session.image is not None:
-            view = self.workspace.write(session.key, "view.jpg", _encode(".jpg", render(session)))
+            view = self.workspace.write_served(session.key, "view.jpg", _encode(".jpg", render(session)))
         p = session.prediction
         if p is None:
             idle = gr.DownloadButton(value=None, interactive=False)
             return session, view, status, None, None, "", idle, idle, *self.review_widgets(session)
         report = json.dumps(sess.report(session, self.segmenter), indent=2).encode()
         mask_png = _encode(".png", p.mask.astype(np.uint8) * 255)
-        mask = self.workspace.write(session.key, f"{session.name}_mask.png", mask_png)
-        report_file = self.workspace.write(session.key, f"{session.name}_report.json", report)
+        mask = self.workspace.write_served(session.key, f"{session.name}_mask.png", mask_png)
+        report_file = self.workspace.write_served(session.key, f"{session.name}_report.json", report)
         return (
             session,
             view,
@@ -178,11 +144,17 @@ class Viewer:
         return self.present(session, mode, message)
 
     # --- the page's events -----------------------------------------------------------------------
-    def on_file(self, session: sess.Session, mode: str, path: str | None) -> tuple:
-        """An upload (or its removal): the outputs and the DICOM frame slider."""
+    def on_file(self, session: sess.Session, mode: str, path: str | None, request: gr.Request) -> tuple:
+        """An upload (or its removal), read into memory and removed from disk: the outputs and the frame slider."""
         if path is None:
             return (*self.present(sess.Session(key=session.key), mode), gr.Slider(visible=False))
-        out = self.attempt(session, mode, lambda: sess.open_image(self.segmenter, session, path))
+
+        def work() -> sess.Session:
+            data, name = self.workspace.read_upload(path, self.public)
+            key = self.workspace.new_key(request.username)
+            return sess.open_image(self.segmenter, session, data, name=name, key=key)
+
+        out = self.attempt(session, mode, work)
         image = out[0].image
         n = image.n_frames if image is not None else 1
         frames = gr.Slider(minimum=0, maximum=max(1, n - 1), value=image.frame if image else 0, visible=n > 1)
@@ -251,20 +223,20 @@ class Viewer:
         return self.store
 
     def answer(self, image: FileData, prompt: str) -> tuple[UltrasoundImage, Prompt, Prediction]:
-        """Read an API call's upload (the prompt's frame) and predict, within the time limit."""
+        """Read an API call's upload (removed from disk at once; the prompt's frame) and predict, within the time
+        limit."""
 
         def work() -> tuple[UltrasoundImage, Prompt, Prediction]:
-            try:
-                request = json.loads(prompt)
-            except (TypeError, json.JSONDecodeError) as exc:
-                raise PromptError(f"the prompt is not valid JSON: {exc}") from None
-            picture = load_image(_uploaded_path(image), frame=request_frame(request))
+            request = parse_json(prompt)
+            path = image.get("path") if isinstance(image, dict) else getattr(image, "path", image)
+            data, name = self.workspace.read_upload(path)
+            picture = load_image(data, frame=request_frame(request), name=name)
             p = Prompt.from_dict(request)
             return picture, p, self.segmenter.predict(picture, p)
 
         return self.deadline.run(work)
 
-    def segment(self, image: FileData, prompt: str) -> tuple[FileData, dict]:
+    def segment(self, image: FileData, prompt: str, request: gr.Request) -> tuple[FileData, dict]:
         """Segment and classify the lesion a prompt points at.
 
         image: an ultrasound image (PNG, JPEG, BMP, TIFF or DICOM). prompt: JSON in the request format of
@@ -273,7 +245,8 @@ class Viewer:
         """
         with _api_errors("segment"):
             picture, _, p = self.answer(image, prompt)
-            mask = self.workspace.write_once("mask.png", _encode(".png", p.mask.astype(np.uint8) * 255))
+            png = _encode(".png", p.mask.astype(np.uint8) * 255)
+            mask = self.workspace.write_once(request.username, "mask.png", png)
             measurements = measure(p.mask, picture.pixel_spacing_mm)
             model = {"name": self.segmenter.name, "version": self.segmenter.version}
             result = prediction_json(p, SEGMENT_ANSWER, measurements=measurements, model=model)
@@ -289,6 +262,7 @@ class Viewer:
         request: gr.Request,
         corrected_class: str | None = None,
         comment: str = "",
+        request_id: str | None = None,
     ) -> dict:
         """Store a reviewer's feedback on the model's answer to a prompt (needs a login).
 
@@ -296,7 +270,9 @@ class Viewer:
         the server predicts again, so the stored outline and probabilities are the model's own. agree: whether
         the predicted class is right; corrected_class: the right class when not (one of the model's classes);
         outline_rating: 1 (poor) to 5 (exact); accepted: the outline is good enough to train on; comment: free
-        text. Returns {"id": the record's id, once stored, "predicted_class", "class_probs", "area_px"}.
+        text; request_id: the client's id for this write (e.g. a UUID): a retry with the same id stores nothing
+        new and returns the first record's id. Returns {"id": the record's id, once stored, "predicted_class",
+        "class_probs", "area_px"}.
         """
         with _api_errors("feedback"):
             store = self.the_store()
@@ -304,7 +280,7 @@ class Viewer:
                 raise FeedbackError(sess.LOGIN_NEEDED)
             picture, p, prediction = self.answer(image, prompt)
             review = sess.Review(agree, outline_rating, accepted, corrected_class, comment)
-            record = sess.feedback_record(self.segmenter, picture.pixels, p, prediction, request.username, review)
+            record = sess.feedback_record(self.segmenter, picture, p, prediction, request.username, review, request_id)
             feedback_id = store.add(record)
         return {"id": feedback_id, **prediction_json(prediction, FEEDBACK_ANSWER)}
 
@@ -339,11 +315,3 @@ def _api_errors(endpoint: str) -> Iterator[None]:
 
 def _refusal(message: str) -> gr.Error:
     return gr.Error(message, print_exception=False)
-
-
-def _uploaded_path(image) -> str:
-    """The server path of a file the API client uploaded; any other path is refused."""
-    path = image.get("path") if isinstance(image, dict) else getattr(image, "path", image)
-    if not isinstance(path, str) or not Path(path).resolve().is_relative_to(Path(get_upload_folder()).resolve()):
-        raise _refusal("send the image as a file (gradio_client.handle_file), not as a path on the server")
-    return path

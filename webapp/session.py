@@ -52,13 +52,14 @@ class Session:
     key: str = ""  # names this tab's folder of served files; given when its first image is opened
     image: UltrasoundImage | None = None
     prepared: PreparedImage | None = None
-    source: str | None = None  # the uploaded file, read again when another DICOM frame is chosen
+    source: str | bytes | None = None  # a multi-frame file (its bytes), read again for another frame
     name: str = "image"  # file stem for downloads
     prompt: Prompt = Prompt()
     pending_corner: tuple[int, int] | None = None  # first corner of a box being drawn
     prediction: Prediction | None = None
     measurements: Measurements | None = None
     feedback_id: int | None = None  # the record this prediction was saved as; a new prediction clears it
+    request_id: str = ""  # names the write of this prediction's review: a retried submit stores nothing new
 
     @property
     def scale(self) -> float:
@@ -75,18 +76,30 @@ class Session:
 
 
 # --- handlers ---------------------------------------------------------------------------------
-def open_image(segmenter: Predictor, session: Session, source: str, frame: int = 0) -> Session:
-    """Read an uploaded file (ImageError if it cannot be used) and start a fresh prompt on it."""
-    image = load_image(source, frame=frame)
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(source).stem).strip("._") or "image"
-    key = session.key or uuid.uuid4().hex
-    return Session(key=key, image=image, prepared=segmenter.prepare(image), source=source, name=stem[:64])
+def open_image(
+    segmenter: Predictor, session: Session, source: str | bytes, frame: int = 0, name: str = "", key: str = ""
+) -> Session:
+    """Read an image file (a path, or its bytes and ``name``; ImageError if it cannot be used) and start a fresh
+    prompt on it. The tab keeps its folder of served files (``key`` names a new one)."""
+    image = load_image(source, frame=frame, name=name)
+    label = name or ("" if isinstance(source, bytes) else str(source))
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(label).stem).strip("._") or "image"
+    kept = source if image.n_frames > 1 or not isinstance(source, bytes) else None
+    return Session(
+        key=session.key or key or uuid.uuid4().hex,
+        image=image,
+        prepared=segmenter.prepare(image),
+        source=kept,
+        name=stem[:64],
+    )
 
 
 def choose_frame(segmenter: Predictor, session: Session, frame: int) -> Session:
     """Show another frame of a multi-frame image, keeping the prompt (frames share one geometry)."""
-    if session.source is None:
+    if session.image is None:
         raise PromptError(NO_IMAGE)
+    if session.source is None:
+        raise PromptError("this image has a single frame")
     image = load_image(session.source, frame=int(frame))
     moved = replace(session, image=image, prepared=segmenter.prepare(image), pending_corner=None)
     return _predict(segmenter, moved, session.prompt)
@@ -133,7 +146,8 @@ def _predict(segmenter: Predictor, session: Session, prompt: Prompt) -> Session:
         return base
     prompt.validate(session.prepared.width, session.prepared.height)
     prediction = segmenter.predict(session.prepared, prompt)
-    return replace(base, prediction=prediction, measurements=measure(prediction.mask, session.image.pixel_spacing_mm))
+    measurements = measure(prediction.mask, session.image.pixel_spacing_mm)
+    return replace(base, prediction=prediction, measurements=measurements, request_id=uuid.uuid4().hex)
 
 
 # --- reviewer feedback -----------------------------------------------------------------------
@@ -161,15 +175,24 @@ class Review:
 
 
 def feedback_record(
-    segmenter: Predictor, pixels, prompt: Prompt, prediction: Prediction, reviewer: str | None, review: Review
+    segmenter: Predictor,
+    image: UltrasoundImage,
+    prompt: Prompt,
+    prediction: Prediction,
+    reviewer: str | None,
+    review: Review,
+    request_id: str | None = None,
 ) -> FeedbackRecord:
-    """The record of ``review`` on ``prediction`` (of ``prompt`` on the grayscale ``pixels``) by ``reviewer``."""
+    """The record of ``review`` on ``prediction`` (of ``prompt`` on ``image``, a frame of its file) by
+    ``reviewer``; ``request_id`` names the write, so that a retry stores nothing new."""
     if not reviewer:
         raise FeedbackError(LOGIN_NEEDED)
     return FeedbackRecord.from_prediction(
         prediction,
         prompt,
-        pixels,
+        image.pixels,
+        frame=image.frame,
+        request_id=request_id,
         reviewer=reviewer,
         model_name=segmenter.name,
         model_version=segmenter.version,
@@ -191,7 +214,9 @@ def submit_review(
         )
     if session.prediction is None:
         raise FeedbackError("outline a lesion first: the feedback is about the current outline and class")
-    record = feedback_record(segmenter, session.image.pixels, session.prompt, session.prediction, reviewer, review)
+    record = feedback_record(
+        segmenter, session.image, session.prompt, session.prediction, reviewer, review, session.request_id or None
+    )
     return replace(session, feedback_id=store.add(record))
 
 

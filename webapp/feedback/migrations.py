@@ -51,12 +51,19 @@ def _v1_initial(execute: Callable[[str], object], d: Dialect) -> None:
     execute("CREATE INDEX feedback_image ON feedback (image_sha256)")
 
 
+def _v2_frame_and_request(execute: Callable[[str], object], d: Dialect) -> None:
+    """Version 2: the frame of a multi-frame image, and the client's request id, one record per reviewer and id."""
+    execute("ALTER TABLE feedback ADD COLUMN frame INTEGER NOT NULL DEFAULT 0")
+    execute("ALTER TABLE feedback ADD COLUMN request_id TEXT")
+    execute("CREATE UNIQUE INDEX feedback_request ON feedback (reviewer, request_id)")
+
+
 # Applied in order on open; version N is MIGRATIONS[N - 1]. To change the schema, append a function
 # (never edit one that has shipped): it runs once per database, inside the transaction that records it.
-MIGRATIONS: tuple[Migration, ...] = (_v1_initial,)
+MIGRATIONS: tuple[Migration, ...] = (_v1_initial, _v2_frame_and_request)
 
 COLUMNS = (
     "created_at", "reviewer", "model_name", "model_version", "prompt", "mask_png", "class_probs", "malignant_prob",
     "predicted_class", "agree", "corrected_class", "outline_rating", "accepted", "comment", "image_sha256",
-    "image_width", "image_height", "image_png",
+    "image_width", "image_height", "frame", "request_id", "image_png",
 )  # fmt: skip

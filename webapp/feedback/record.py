@@ -16,6 +16,7 @@ from core.prompt import Prompt, PromptError
 
 COMMENT_MAX_CHARS = 2000
 NAME_MAX_CHARS = 200  # reviewer, model name and version, class names
+REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,100}")  # a client's id for one write: a UUID, a counter
 
 
 class FeedbackError(ValueError):
@@ -38,7 +39,9 @@ class FeedbackRecord:
     """One reviewed case. Construction validates every field and raises FeedbackError naming it.
 
     ``mask`` is the final outline (after the reviewer's own corrective clicks) at the image's own
-    size; ``image`` the 8-bit grayscale pixels, kept only by a store opened with ``store_images``.
+    size; ``image`` the 8-bit grayscale pixels, kept only by a store opened with ``store_images``;
+    ``frame`` the frame of a multi-frame file they come from. ``request_id``: the client's id for this
+    write; the store keeps one record per reviewer and id, so a retry stores nothing new.
     ``id`` and ``created_at`` (UTC, ISO 8601) are set by the store.
     """
 
@@ -59,6 +62,8 @@ class FeedbackRecord:
     corrected_class: str | None = None
     comment: str = ""
     image: np.ndarray | None = field(default=None, repr=False)
+    frame: int = 0
+    request_id: str | None = None
     created_at: str = ""
     id: int | None = None
 
@@ -91,6 +96,13 @@ class FeedbackRecord:
             raise FeedbackError("image_sha256 must be 64 lowercase hexadecimal digits")
         if self.image is not None:
             self._set("image", _image(self.image, width, height, self.image_sha256))
+        if isinstance(self.frame, (bool, np.bool_)) or not isinstance(self.frame, numbers.Integral) or self.frame < 0:
+            raise FeedbackError(f"frame must be a whole number from 0, got {self.frame!r}")
+        self._set("frame", int(self.frame))
+        if self.request_id is not None and not (
+            isinstance(self.request_id, str) and REQUEST_ID.fullmatch(self.request_id)
+        ):
+            raise FeedbackError("request_id must be 1 to 100 letters, digits or . _ : -")
         self._set("created_at", _timestamp(self.created_at) if self.created_at else "")
 
     @classmethod

@@ -1,8 +1,12 @@
-"""The feedback store: validated records in, records out; :meth:`FeedbackStore.add` returns once committed."""
+"""The feedback store: validated records in, records out; :meth:`FeedbackStore.add` returns once committed.
+
+Every write is logged on ``liverclick.audit`` (who, when, which record, session and case; never image content).
+"""
 
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Iterator
 from datetime import datetime, timezone
@@ -15,6 +19,8 @@ from core.prompt import Prompt
 from .backends import Backend, open_backend
 from .migrations import COLUMNS, MIGRATIONS
 from .record import FeedbackError, FeedbackRecord, decode_png, encode_png
+
+audit = logging.getLogger("liverclick.audit")
 
 
 class FeedbackStore:
@@ -53,7 +59,8 @@ class FeedbackStore:
             return self._db.read(lambda run: run("SELECT MAX(version) FROM schema_version").fetchone()[0])
 
     def add(self, record: FeedbackRecord) -> int:
-        """Store one record in its own transaction; returns its id once committed."""
+        """Store one record in its own transaction; returns its id once committed. A record whose reviewer and
+        ``request_id`` are already stored (a client's retry) stores nothing and returns the first one's id."""
         if not isinstance(record, FeedbackRecord):
             raise FeedbackError(f"expected a FeedbackRecord, got {type(record).__name__}")
         image = encode_png(record.image) if self.store_images and record.image is not None else None
@@ -75,11 +82,35 @@ class FeedbackStore:
             record.image_sha256,
             record.image_width,
             record.image_height,
+            record.frame,
+            record.request_id,
             image,
         )
-        sql = f"INSERT INTO feedback ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))}) RETURNING id"
+        insert = (
+            f"INSERT INTO feedback ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))}) "
+            "ON CONFLICT (reviewer, request_id) DO NOTHING RETURNING id"
+        )
+
+        def write(run) -> tuple[int, bool]:
+            row = run(insert, values).fetchone()
+            if row is not None:
+                return int(row[0]), True
+            sql = "SELECT id, image_sha256 FROM feedback WHERE reviewer = ? AND request_id = ?"
+            first, sha = run(sql, (record.reviewer, record.request_id)).fetchone()
+            if sha != record.image_sha256:
+                raise FeedbackError(f"request id {record.request_id} was already used for another image")
+            return int(first), False
+
         with self._lock:
-            return int(self._db.write(lambda run: run(sql, values).fetchone()[0]))
+            feedback_id, new = self._db.write(write)
+        audit.info(
+            "%s feedback #%d by %s%s",
+            "stored" if new else "repeated request: nothing stored for",
+            feedback_id,
+            record.reviewer,
+            f" (request {record.request_id})" if record.request_id else "",
+        )
+        return feedback_id
 
     def count(self, accepted: bool | None = None) -> int:
         """Number of records (``accepted``: only those accepted, or not accepted, as reference)."""
@@ -139,5 +170,7 @@ def _record(row: dict) -> FeedbackRecord:
         image_sha256=row["image_sha256"],
         image_width=int(row["image_width"]),
         image_height=int(row["image_height"]),
+        frame=int(row["frame"]),
+        request_id=row["request_id"],
         image=None if image is None else decode_png(bytes(image)),
     )

@@ -1,0 +1,98 @@
+"""Who may fetch which file: a signed-in user is served only their own masks, views and downloads; uploads are
+read into memory and removed at once (a DICOM file above all); deep links are refused."""
+
+import json
+import uuid
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from core.imageio import ImageError
+from core.runtime import Segmenter
+from webapp.app import EXAMPLES_DIR
+from webapp.files import Workspace, upload_root
+
+USERS = [("rev", "pw-one"), ("rev2", "pw-two")]
+CLICK = json.dumps({"clicks": [{"x": 140, "y": 60, "positive": True}]})
+
+
+@pytest.fixture(scope="module")
+def url(tiny_model, start_viewer):
+    return start_viewer(Segmenter(tiny_model, provider="cpu"), auth=USERS)
+
+
+def signed_in(url: str, user: tuple[str, str]) -> httpx.Client:
+    client = httpx.Client(base_url=url, timeout=30)
+    assert client.post("login", data={"username": user[0], "password": user[1]}).status_code == 200
+    return client
+
+
+def file_url(path: str) -> str:
+    return f"gradio_api/file={path}"
+
+
+@pytest.mark.slow
+def test_a_second_user_cannot_fetch_the_first_users_mask_upload_or_view(url, scan):
+    from gradio_client import Client, handle_file
+
+    rev, rev2 = (signed_in(url, u) for u in USERS)
+    mask, _ = Client(url, auth=USERS[0], verbose=False, download_files=False).predict(
+        handle_file(scan), CLICK, api_name="/segment"
+    )
+    assert rev.get(file_url(mask["path"])).status_code == 200
+    refused = rev2.get(file_url(mask["path"]))
+    assert refused.status_code == 403 and b"PNG" not in refused.content
+    assert httpx.get(f"{url}{file_url(mask['path'])}").status_code in (401, 403)  # nobody signed in
+
+    # The view and the downloads live in the same per-user folders as the API's masks.
+    workspace = Workspace()
+    view = workspace.write(workspace.new_key("rev"), "view.jpg", b"a view")
+    assert rev.get(file_url(view)).content == b"a view" and rev2.get(file_url(view)).status_code == 403
+
+    # An upload no request has read yet is not served back, to anyone.
+    with open(scan, "rb") as fh:
+        (uploaded,) = rev2.post("gradio_api/upload", files={"files": ("scan.png", fh, "image/png")}).json()
+    assert rev.get(file_url(uploaded)).status_code == 403 and rev2.get(file_url(uploaded)).status_code == 403
+
+    assert rev.get("gradio_api/deep_link", params={"session_hash": "abc"}).status_code == 403
+    example = next(EXAMPLES_DIR.glob("*.png"))
+    assert rev2.get(file_url(str(example))).status_code == 200  # the examples are public
+
+
+@pytest.mark.slow
+def test_an_uploaded_dicom_is_read_and_removed_at_once(url, tmp_path, image_bytes):
+    from gradio_client import Client, handle_file
+
+    name = f"patient-{uuid.uuid4().hex}.dcm"
+    path = tmp_path / name
+    frames = np.stack([np.full((64, 80), 90, np.uint8)] * 2)
+    path.write_bytes(image_bytes.dicom(frames))
+    assert b"Doe^Jane" in path.read_bytes()
+    client = Client(url, auth=USERS[0], verbose=False)
+    prompt = json.dumps({"clicks": [{"x": 40, "y": 30, "positive": True}], "frame": 1})
+    client.predict(handle_file(str(path)), prompt, api_name="/segment")
+    left = [p for p in Path(upload_root()).rglob(name)]
+    assert not left, f"the upload stayed on disk: {left}"
+
+
+def test_an_upload_is_read_once_and_removed_and_only_uploads_are_read(scan):
+    folder = upload_root() / uuid.uuid4().hex
+    folder.mkdir(parents=True)
+    path = folder / "scan.png"
+    path.write_bytes(Path(scan).read_bytes())
+    workspace = Workspace()
+    assert workspace.read_upload(str(path)) == (Path(scan).read_bytes(), "scan.png")
+    assert not folder.exists()  # the file and Gradio's folder for it
+    # A second request that sent the same file at once shares its path (Gradio names it by content).
+    assert workspace.read_upload(str(path))[0] == Path(scan).read_bytes()
+    with pytest.raises(ImageError, match="no longer on the server"):
+        Workspace().read_upload(str(path))
+    made = workspace.write(workspace.new_key("rev"), "view.jpg", b"a view")
+    for elsewhere in ("/etc/hostname", scan, made, ""):
+        with pytest.raises(ImageError, match="send the image as a file"):
+            workspace.read_upload(elsewhere)
+    assert Path(made).exists()
+    example = next(EXAMPLES_DIR.glob("*.png"))
+    assert workspace.read_upload(str(example), public=(EXAMPLES_DIR,))[1] == example.name and example.exists()
