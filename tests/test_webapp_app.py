@@ -10,7 +10,6 @@ import core.models
 from core.cli import main as cli_main
 from core.runtime import Segmenter
 from webapp import app as webapp
-from webapp.cli import read_logins
 from webapp.feedback.migrations import MIGRATIONS
 from webapp.feedback.store import FeedbackStore
 
@@ -121,16 +120,6 @@ def test_model_card_markdown(segmenter):
     assert "- **Git revision**: abc123" in card
 
 
-def test_read_logins(tmp_path):
-    logins = tmp_path / "logins.txt"
-    logins.write_text("# reviewers\nann:secret:with:colons\n\nbob:pw\n")
-    assert read_logins(["eve:x"], logins) == [("eve", "x"), ("ann", "secret:with:colons"), ("bob", "pw")]
-    assert read_logins([], None) == []
-    for bad in ("nopassword", ":pw", "user:"):
-        with pytest.raises(ValueError, match="USER:PASS"):
-            read_logins([bad], None)
-
-
 def test_serve_without_the_bundled_model_says_so(monkeypatch, capsys):
     monkeypatch.setitem(core.models.BUNDLED, "default", "not_installed.onnx")
     assert cli_main(["serve"]) == 2
@@ -153,9 +142,10 @@ def test_serve_launches_with_logins_limits_and_the_feedback_store(monkeypatch, c
     serve = ["serve", "--model", str(segmenter.path), "--provider", "cpu"]
     code = cli_main([*serve, "--auth", "ann:pw", "--feedback-db", str(db), "--store-images", "--port", "7999"])
     assert code == 0 and launched["schema"] == len(MIGRATIONS)
-    assert launched["auth"] == [("ann", "pw")] and launched["port"] == 7999 and launched["max_concurrency"] == 2
+    assert launched["auth"].verify("ann", "pw") and launched["port"] == 7999 and launched["max_concurrency"] == 2
     out = capsys.readouterr()
     assert "tiny-four 3" in out.out and f"feedback goes to {db}, with the images" in out.out
+    assert "the password of ann is in plain text" in out.err
     assert _review_panel(launched["demo"])["visible"] is True
 
     assert cli_main([*serve, "--auth", "broken"]) == 2
@@ -166,7 +156,7 @@ def test_serve_launches_with_logins_limits_and_the_feedback_store(monkeypatch, c
 
     assert cli_main([*serve, "--store-images"]) == 0  # an open demo without feedback
     assert "--store-images has no effect" in capsys.readouterr().err
-    assert launched["auth"] == [] and _review_panel(launched["demo"])["visible"] is False
+    assert not launched["auth"] and _review_panel(launched["demo"])["visible"] is False
 
 
 def _review_panel(demo) -> dict:

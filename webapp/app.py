@@ -25,10 +25,12 @@ from core.imageio import MAX_BYTES
 from core.runtime import Predictor
 
 from . import session as sess
+from .accounts import Accounts
 from .feedback.record import COMMENT_MAX_CHARS
 from .feedback.store import FeedbackStore
 from .files import FileGuard
 from .handlers import TIME_LIMIT_S, Viewer
+from .signin import SignInThrottle
 
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
 QUEUE_SIZE = 64  # requests waiting beyond this are refused at once rather than left to time out
@@ -136,19 +138,21 @@ def launch(
     host: str = "127.0.0.1",
     port: int | None = None,
     max_concurrency: int = 2,
-    auth: list[tuple[str, str]] | None = None,
+    auth: Accounts | list[tuple[str, str]] | None = None,
     queue_size: int = QUEUE_SIZE,
     max_file_size: int = MAX_BYTES,
     **kwargs,
 ):
     """Queue (``max_concurrency`` requests at once, ``queue_size`` waiting) and start the server; uploads over
-    ``max_file_size`` bytes are refused, files are served to their owner only. Returns what ``Blocks.launch`` does."""
+    ``max_file_size`` bytes are refused, files are served to their owner only, failed sign-ins to ``auth`` (its
+    accounts, or (user, password) pairs) slow down further ones. Returns what ``Blocks.launch`` does."""
     demo.queue(default_concurrency_limit=max_concurrency, max_size=queue_size)
+    accounts = Accounts.of(auth)
     return demo.launch(
-        app_kwargs={"middleware": [Middleware(FileGuard)]},
+        app_kwargs={"middleware": [Middleware(FileGuard), Middleware(SignInThrottle)]},
         server_name=host,
         server_port=port,
-        auth=auth or None,
+        auth=accounts.check if accounts else None,
         max_file_size=max_file_size,
         allowed_paths=[str(EXAMPLES_DIR)],
         state_session_capacity=SESSION_CAPACITY,

@@ -17,8 +17,16 @@ def register(subparsers) -> None:
     p.add_argument("--port", type=int, default=7860)
     p.add_argument("--provider", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--feedback-db", default=None, help="SQLite path or postgresql:// URL for reviewer feedback")
-    p.add_argument("--auth", action="append", default=[], metavar="USER:PASS", help="a login (repeatable)")
-    p.add_argument("--auth-file", type=Path, default=None, help="file of USER:PASS lines")
+    p.add_argument(
+        "--auth",
+        action="append",
+        default=[],
+        metavar="USER:PASS[:ROLE]",
+        help="a login (repeatable; role reviewer or organiser)",
+    )
+    p.add_argument(
+        "--auth-file", type=Path, default=None, help="file of USER:SECRET[:ROLE] lines (`liverclick accounts set`)"
+    )
     p.add_argument("--store-images", action="store_true", help="keep reviewed images in the feedback store")
     p.add_argument("--max-concurrency", type=int, default=2, help="predictions run at once")
     p.add_argument("--audit-log", type=Path, default=None, help="file for the audit lines (default: stderr)")
@@ -26,6 +34,7 @@ def register(subparsers) -> None:
 
 
 def serve_main(args: argparse.Namespace) -> int:
+    from .accounts import Accounts
     from .app import build_demo, launch
     from .feedback.record import FeedbackError
     from .feedback.store import FeedbackStore
@@ -34,9 +43,15 @@ def serve_main(args: argparse.Namespace) -> int:
     log_audit(args.audit_log)
     segmenter = open_model(args.model, args.provider)
     try:
-        auth = read_logins(args.auth, args.auth_file)
+        auth = Accounts.read(args.auth, args.auth_file)
     except (OSError, ValueError) as exc:
         raise CommandError(str(exc)) from None
+    if auth.plain:
+        print(
+            f"liverclick serve: warning: the password of {', '.join(auth.plain)} is in plain text; "
+            "hash it with `liverclick accounts set --file FILE USER`",
+            file=sys.stderr,
+        )
     store = None
     if args.feedback_db:
         if not auth:
@@ -73,18 +88,3 @@ def log_audit(path: Path | None) -> None:
     audit = logging.getLogger("liverclick.audit")
     audit.addHandler(handler)
     audit.setLevel(logging.INFO)
-
-
-def read_logins(pairs: list[str], path: Path | None) -> list[tuple[str, str]]:
-    """USER:PASS logins from ``--auth`` and from a file of such lines (blank lines and # comments skipped)."""
-    lines = list(pairs or [])
-    if path is not None:
-        lines += [s.strip() for s in Path(path).read_text(encoding="utf-8").splitlines()]
-        lines = [s for s in lines if s and not s.startswith("#")]
-    logins = []
-    for line in lines:
-        user, sep, password = line.partition(":")
-        if not sep or not user or not password:
-            raise ValueError("each login must be USER:PASS with a non-empty user and password")
-        logins.append((user, password))
-    return logins

@@ -1,0 +1,123 @@
+"""Accounts: hashed passwords (plain text still read, with a warning), roles, `liverclick accounts set`, and failed
+sign-ins slowed per account and per client address, and logged."""
+
+import asyncio
+import io
+import logging
+import math
+import threading
+import time
+
+import httpx
+import pytest
+
+from core.cli import main as cli_main
+from core.runtime import Segmenter
+from webapp.accounts import Account, AccountError, Accounts, check_password, hash_password, parse_account
+from webapp.signin import FREE_FAILURES, Failures
+
+
+def test_a_hashed_password_checks_and_a_plain_one_is_still_read():
+    secret = hash_password("correct horse")
+    assert secret.startswith("scrypt$16384$8$1$") and ":" not in secret and "correct" not in secret
+    assert check_password("correct horse", secret) and not check_password("correct hors", secret)
+    assert check_password("pw", "pw") and not check_password("pw", "pw2") and not check_password("x", "scrypt$bad")
+    assert hash_password("same") != hash_password("same")  # salted
+
+
+def test_account_lines_and_roles(tmp_path):
+    assert parse_account("ann:secret:with:colons") == Account("ann", "secret:with:colons", "reviewer")
+    assert parse_account("ann:pw:organiser") == Account("ann", "pw", "organiser")
+    for bad in ("nopassword", ":pw", "user:", "user::organiser"):
+        with pytest.raises(AccountError, match="USER:PASSWORD or USER:HASH"):
+            parse_account(bad)
+    file = tmp_path / "logins.txt"
+    file.write_text(f"# reviewers\nann:{hash_password('pw-ann')}:organiser\n\nbob:pw\n")
+    accounts = Accounts.read(["eve:x"], file)
+    assert len(accounts) == 3 and accounts.plain == ["eve", "bob"]
+    assert accounts.is_organiser("ann") and accounts.role("bob") == "reviewer" and accounts.role("zed") is None
+    assert accounts.verify("ann", "pw-ann") and not accounts.verify("ann", "pw") and not accounts.verify("zed", "pw")
+    assert asyncio.run(accounts.check("bob", "pw"))
+    with pytest.raises(AccountError, match="given twice"):
+        Accounts.read(["bob:x"], file)
+    assert not Accounts.read([], None) and Accounts.of(None) is None
+
+
+def test_accounts_set_writes_a_hashed_line_and_keeps_the_others(tmp_path, monkeypatch, capsys):
+    file = tmp_path / "reviewers.txt"
+    file.write_text("# the study's readers\nbob:old-plain\n")
+    monkeypatch.setattr("sys.stdin", io.StringIO("a long password\n"))
+    assert cli_main(["accounts", "set", "ann", "--file", str(file), "--role", "organiser"]) == 0
+    monkeypatch.setattr("sys.stdin", io.StringIO("bob's new password\n"))
+    assert cli_main(["accounts", "set", "bob", "--file", str(file)]) == 0
+    lines = file.read_text().splitlines()
+    assert lines[0] == "# the study's readers" and len(lines) == 3 and "old-plain" not in file.read_text()
+    accounts = Accounts.read([], file)
+    assert accounts.plain == [] and accounts.is_organiser("ann") and accounts.verify("bob", "bob's new password")
+    assert file.stat().st_mode & 0o777 == 0o600
+    monkeypatch.setattr("sys.stdin", io.StringIO("short\n"))
+    assert cli_main(["accounts", "set", "carl", "--file", str(file)]) == 2
+    assert "at least 8 characters" in capsys.readouterr().err
+
+
+def test_failures_owe_a_growing_wait_per_key_and_a_success_clears_the_account():
+    now = [0.0]
+    failures = Failures(clock=lambda: now[0])
+    keys = ("account:ann", "address:10.0.0.1")
+    for _ in range(FREE_FAILURES):
+        assert failures.admit(*keys)[0] == 0  # heard, and counted as failed until it succeeds
+    assert failures.admit(*keys)[0] == 1.0  # the sixth attempt waits a second (and is not counted)
+    now[0] += 1.0
+    assert failures.admit(*keys)[0] == 0
+    assert failures.admit(*keys)[0] == 2.0 and failures.admit("account:ann", "address:10.0.0.2")[0] == 2.0
+    assert failures.admit("account:bob", "address:10.0.0.1")[0] == 2.0  # the address owes it too
+    now[0] += 2.5
+    wait, stamp = failures.admit("account:ann", "address:10.0.0.3")
+    assert wait == 0 and failures.count("address:10.0.0.3") == 1
+    failures.succeeded(stamp, "account:ann", "address:10.0.0.3")  # the right password
+    assert failures.count("account:ann") == 0 and failures.count("address:10.0.0.3") == 0
+    now[0] += 16 * 60  # failures older than the window are forgotten
+    assert failures.admit(*keys)[0] == 0
+
+
+@pytest.mark.slow
+def test_wrong_passwords_are_slowed_and_logged_and_the_right_one_still_gets_in(tiny_model, start_viewer, caplog):
+    url = start_viewer(Segmenter(tiny_model, provider="cpu"), auth=[("rev", "right-pw"), ("rev2", "other-pw")])
+    codes = []
+    with caplog.at_level(logging.INFO, logger="liverclick.audit"), httpx.Client(base_url=url, timeout=30) as web:
+        start = time.perf_counter()
+        for i in range(300):
+            codes.append(web.post("login", data={"username": "rev", "password": f"guess{i}"}).status_code)
+        took = time.perf_counter() - start
+        at_once = []
+        threads = [threading.Thread(target=lambda: at_once.append(_guess(url))) for _ in range(20)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert codes[-1] == 429  # so the wait is on, for a second at least
+        right = web.post("login", files={"username": (None, "rev"), "password": (None, "right-pw")})
+        assert right.status_code == 429 and "try again in" in right.json()["detail"]  # even the right one waits
+        other = httpx.post(f"{url}login", data={"username": "rev2", "password": "other-pw"}, headers=_from("10.1.2.3"))
+        assert other.status_code == 200  # another account from another address is not held up
+    checked = codes.count(400)
+    print(f"\n300 wrong passwords in {took:.2f} s: {checked} checked, {codes.count(429)} refused at once (429)")
+    # 5 free failures, then waits of 1, 2, 4, ... s: in `took` seconds, a few more at most.
+    assert (
+        FREE_FAILURES <= checked <= FREE_FAILURES + math.ceil(math.log2(took + 1)) and codes.count(429) == 300 - checked
+    )
+    assert at_once.count(429) >= 19  # guesses sent in parallel gain nothing
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines.count("failed sign-in: account 'rev' from 127.0.0.1 (5 in 15 min)") == 1
+    assert any(line.startswith("sign-in refused, too many failures: account 'rev'") for line in lines)
+    assert "signed in: account 'rev2' from 10.1.2.3" in lines
+    assert all("guess" not in line and "right-pw" not in line for line in lines)  # no password is ever logged
+
+
+def _guess(url: str) -> int:
+    return httpx.post(f"{url}login", data={"username": "rev", "password": "in parallel"}, timeout=30).status_code
+
+
+def _from(address: str) -> dict:
+    """A request as a proxy on loopback forwards it (uvicorn trusts X-Forwarded-For from 127.0.0.1)."""
+    return {"X-Forwarded-For": address}
