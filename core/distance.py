@@ -1,4 +1,4 @@
-"""Euclidean distance maps of the clicks: the second and third input channels (paper, Fig. 2).
+"""Euclidean distance maps of the clicks (the second and third input channels, paper Fig. 2) and a lesion's depth.
 
 One implementation for training, evaluation and the runtime. ``cv2.distanceTransform`` with
 DIST_L2 / DIST_MASK_PRECISE is exact and measured ~3.5x faster than scipy's EDT on 512 x 512 with
@@ -31,3 +31,10 @@ def distance_map(points: np.ndarray, size: int, truncation: float) -> np.ndarray
 def distance_maps(fg_points: np.ndarray, bg_points: np.ndarray, size: int, truncation: float) -> np.ndarray:
     """(2, S, S) float32: foreground then background distance maps, in pixels, truncated."""
     return np.stack([distance_map(fg_points, size, truncation), distance_map(bg_points, size, truncation)])
+
+
+def inner_depth(mask: np.ndarray) -> np.ndarray:
+    """Distance of every lesion pixel to the nearest background pixel, the image border counting as background
+    (0 outside): RITM's clicker puts its click at the deepest one."""
+    padded = np.pad(np.asarray(mask).astype(np.uint8), 1)
+    return cv2.distanceTransform(padded, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)[1:-1, 1:-1]

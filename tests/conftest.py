@@ -1,4 +1,9 @@
-"""Fixtures the tests share: tiny ONNX models with a valid contract, test images and files, a viewer on a free port.
+"""Fixtures the tests share: tiny ONNX models with a valid contract, test images and files, a throwaway PostgreSQL
+server and a fresh feedback database on each back-end, a viewer on a free port.
+
+The PostgreSQL tests start a throwaway server (initdb + pg_ctl on a free loopback port in a temporary folder, as an
+unprivileged user when run as root). Without PostgreSQL binaries or psycopg they skip and say why; under CI (CI set)
+they fail instead, because CI installs both.
 
 The tiny model is built with onnx.helper (no torch). Mask: sigmoid(gain * (radius - fg_distance)), the pixels
 within ``radius`` (a fraction of the distance truncation) of a foreground click. Classes: softmax of a fixed
@@ -8,7 +13,12 @@ linear map of the channel means.
 import io
 import itertools
 import json
+import os
+import pwd
+import shutil
 import socket
+import subprocess
+import tempfile
 import time
 import zlib
 from pathlib import Path
@@ -196,6 +206,134 @@ def image_bytes():
     """Image files as bytes: ``encode(array, fmt, **pil_options)`` (PNG, JPEG, BMP, TIFF), ``dicom(frames,
     spacing=None)`` (a multi-frame ultrasound DICOM with a patient name), ``bomb_png()`` (30000 x 30000 in a few kB)."""
     return SimpleNamespace(encode=_encode, dicom=_dicom, bomb_png=_bomb_png)
+
+
+# --- a throwaway PostgreSQL server -------------------------------------------------------------
+
+
+def _pg_bindir() -> Path | None:
+    """Folder with initdb and pg_ctl: on PATH (e.g. /usr/local/bin links) or Debian's /usr/lib/postgresql/*/bin."""
+    found = shutil.which("initdb")
+    versions = [p for p in Path("/usr/lib/postgresql").glob("*/bin") if p.parent.name.isdigit()]
+    debian = sorted(versions, key=lambda p: int(p.parent.name), reverse=True)
+    for folder in ([Path(found).resolve().parent] if found else []) + debian:
+        if (folder / "initdb").is_file() and (folder / "pg_ctl").is_file():
+            return folder
+    return None
+
+
+def _unavailable(reason: str):
+    if os.environ.get("CI"):
+        pytest.fail(f"PostgreSQL tests must run in CI: {reason}")
+    pytest.skip(reason)
+
+
+class PgServer:
+    """initdb + pg_ctl in a temporary folder, listening on 127.0.0.1 only, trust authentication."""
+
+    def __init__(self, bindir: Path) -> None:
+        self.bindir = bindir
+        self.run_as: dict = {}
+        if os.geteuid() == 0:  # initdb refuses root: run the server as an unprivileged user
+            account = next((pwd.getpwnam(n) for n in ("postgres", "nobody") if _has_user(n)), None)
+            if account is None:
+                _unavailable("running as root and no 'postgres' or 'nobody' user to run the server")
+            self.run_as = {"user": account.pw_uid, "group": account.pw_gid, "extra_groups": []}
+        self.root = Path(tempfile.mkdtemp(prefix="liverclick-pg-", dir=_scratch()))
+        if self.run_as:
+            os.chown(self.root, self.run_as["user"], self.run_as["group"])
+        self.data, self.log = self.root / "data", self.root / "server.log"
+        self.port = 0
+        self._databases = 0
+        self._pg("initdb", "-D", self.data, "-U", "liverclick", "--auth=trust", "-E", "UTF8", "--no-locale", "-N")
+
+    def _pg(self, tool: str, *args) -> None:
+        cmd = [str(self.bindir / tool), *map(str, args)]
+        result = subprocess.run(cmd, capture_output=True, text=True, cwd=self.root, timeout=60, **self.run_as)
+        if result.returncode:
+            log = self.log.read_text()[-1500:] if self.log.is_file() else ""
+            raise RuntimeError(f"{tool} failed: {result.stderr.strip()[-1500:]}\n{log}")
+
+    def start(self, new_port: bool = False) -> None:
+        for attempt in range(3):
+            if new_port or attempt or not self.port:
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", 0))
+                    self.port = s.getsockname()[1]
+            options = f"-h 127.0.0.1 -p {self.port} -k {self.root} -c max_connections=40 -c shared_buffers=16MB"
+            if int((self.data / "PG_VERSION").read_text()) >= 14:  # crash recovery: one syncfs, not an fsync per file
+                options += " -c recovery_init_sync_method=syncfs"
+            try:
+                self._pg("pg_ctl", "-D", self.data, "-l", self.log, "-w", "-t", "30", "-o", options, "start")
+                return
+            except RuntimeError:
+                if attempt == 2:
+                    raise
+
+    def crash(self) -> None:
+        """Stop at once, as in a crash: no checkpoint, recovery from the WAL on the next start."""
+        self._pg("pg_ctl", "-D", self.data, "-m", "immediate", "stop")
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql://liverclick@127.0.0.1:{self.port}/{database}"
+
+    def new_database(self) -> str:
+        import psycopg
+
+        self._databases += 1
+        name = f"feedback_{self._databases}"
+        with psycopg.connect(self.url(), autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {name}")
+        return self.url(name)
+
+
+def _scratch() -> str | None:
+    """Memory-backed /dev/shm where it has room (creating and deleting databases on a busy disk takes
+    seconds; a server crash, not a power cut, is what the fault test simulates), else the temp folder."""
+    shm = Path("/dev/shm")
+    if shm.is_dir() and os.access(shm, os.W_OK) and shutil.disk_usage(shm).free > 2**30:
+        return str(shm)
+    return None
+
+
+def _has_user(name: str) -> bool:
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return False
+    return True
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        _unavailable("psycopg is not installed (pip install 'liverclick[postgres]')")
+    bindir = _pg_bindir()
+    if bindir is None:
+        _unavailable("no PostgreSQL server binaries (initdb, pg_ctl) on PATH or in /usr/lib/postgresql/*/bin")
+    server = None
+    try:
+        server = PgServer(bindir)
+        server.start()
+    except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+        if server is not None:
+            shutil.rmtree(server.root, ignore_errors=True)
+        _unavailable(f"could not start a PostgreSQL server from {bindir}: {exc}")
+    yield server
+    try:
+        server.crash()  # its data is thrown away: no shutdown checkpoint needed
+    finally:
+        shutil.rmtree(server.root, ignore_errors=True)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request, tmp_path) -> str:
+    """A fresh, empty feedback database on each back-end."""
+    if request.param == "sqlite":
+        return str(tmp_path / "feedback.db")
+    return request.getfixturevalue("pg_server").new_database()
 
 
 # --- the viewer --------------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from core.metrics import dice, jaccard
+from core.metrics import cohen_kappa, dice, jaccard
 
 
 def test_jaccard_and_dice_on_known_masks():
@@ -40,3 +40,18 @@ def test_lesion_mask_keeps_the_clicked_component_and_fills_holes():
     assert mask.sum() == 400
     nearest = lesion_mask(prob, 0.5, np.array([[50, 28]]))  # click just off the second blob
     assert nearest[30:38, 40:55].all() and not nearest[10, 10]
+
+
+def test_cohen_kappa_by_hand_and_against_scikit_learn():
+    from sklearn.metrics import cohen_kappa_score
+
+    a = ["benign", "benign", "malignant", "malignant", "benign"]
+    b = ["benign", "malignant", "malignant", "malignant", "benign"]
+    # observed 4/5; chance 3/5 * 2/5 + 2/5 * 3/5 = 0.48; kappa (0.8 - 0.48) / 0.52
+    assert cohen_kappa(a, b) == pytest.approx(0.32 / 0.52)
+    rng = np.random.default_rng(0)
+    x, y = (list(rng.choice(["cyst", "hcc", "metastasis"], 40)) for _ in range(2))
+    assert cohen_kappa(x, y) == pytest.approx(cohen_kappa_score(x, y))
+    assert cohen_kappa(["a"] * 3, ["a"] * 3) == 1.0 and np.isnan(cohen_kappa([], []))
+    with pytest.raises(ValueError, match="3 and 2 items"):
+        cohen_kappa(["a"] * 3, ["a"] * 2)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from core.distance import inner_depth
 from core.prompt import Click, Prompt
 
 
@@ -67,12 +68,6 @@ def tight_box(mask: np.ndarray) -> tuple[int, int, int, int]:
 
 def equivalent_diameter(mask: np.ndarray) -> float:
     return float(2.0 * np.sqrt(np.count_nonzero(mask) / np.pi))
-
-
-def inner_depth(mask: np.ndarray) -> np.ndarray:
-    """Distance of every lesion pixel to the nearest background pixel (0 outside)."""
-    padded = np.pad(mask.astype(np.uint8), 1)
-    return cv2.distanceTransform(padded, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)[1:-1, 1:-1]
 
 
 def _pick(rng: np.random.Generator, candidates: np.ndarray, n: int) -> np.ndarray:

@@ -4,7 +4,7 @@ Upload an ultrasound image, click on a lesion or draw a box, see it outlined and
 are the methods of :class:`webapp.handlers.Viewer` (plain functions of the session and the widgets' values);
 this module only lays out the widgets and wires them. Each browser tab keeps its own
 :class:`webapp.session.Session` in ``gr.State``. ``gr.api`` adds the programmatic endpoints ``/segment`` and
-``/feedback``.
+``/feedback`` (and, with a feedback store, ``/worklist``, ``/case`` and ``/review``: webapp.review.desk).
 
 Access: with logins (``--auth``/``--auth-file``) Gradio's login protects the whole app, page and API;
 without them the segmentation demo is open and feedback is refused, since every record names its reviewer.
@@ -30,6 +30,7 @@ from .feedback.record import COMMENT_MAX_CHARS
 from .feedback.store import FeedbackStore
 from .files import FileGuard
 from .handlers import TIME_LIMIT_S, Viewer
+from .review.desk import Desk
 from .signin import SignInThrottle
 
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
@@ -53,6 +54,7 @@ def build_demo(
     Model work runs on ``workers`` threads, each request within ``time_limit_s``.
     """
     viewer = Viewer(segmenter, store, time_limit_s, workers, public=(examples_dir,))
+    desk = Desk(viewer)
     spec = segmenter.spec
     examples = sorted(examples_dir.glob("*.png")) if examples_dir.is_dir() else []
     gr.set_static_paths([examples_dir])  # served where they are: the upload and cache folder holds no public file
@@ -129,6 +131,10 @@ def build_demo(
         demo.load(viewer.on_load, None, reviewer, **ui)
         gr.api(viewer.segment, api_name="segment", concurrency_id="model")
         gr.api(viewer.feedback, api_name="feedback", concurrency_id="model")
+        if store is not None:  # review sessions (webapp.review.desk)
+            gr.api(desk.worklist, api_name="worklist")
+            gr.api(desk.case, api_name="case")
+            gr.api(desk.review, api_name="review", concurrency_id="model")
     return demo
 
 

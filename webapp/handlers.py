@@ -243,7 +243,7 @@ class Viewer:
         `liverclick predict`, e.g. {"clicks": [{"x": 120, "y": 88, "positive": true}], "box": [x0, y0, x1, y1],
         "frame": 0}. Returns the mask (PNG, 0/255, at the image's own size) and the probabilities.
         """
-        with _api_errors("segment"):
+        with api_errors("segment"):
             picture, _, p = self.answer(image, prompt)
             png = _encode(".png", p.mask.astype(np.uint8) * 255)
             mask = self.workspace.write_once(request.username, "mask.png", png)
@@ -274,7 +274,7 @@ class Viewer:
         new and returns the first record's id. Returns {"id": the record's id, once stored, "predicted_class",
         "class_probs", "area_px"}.
         """
-        with _api_errors("feedback"):
+        with api_errors("feedback"):
             store = self.the_store()
             if not request.username:
                 raise FeedbackError(sess.LOGIN_NEEDED)
@@ -296,7 +296,7 @@ def _encode(ext: str, image: np.ndarray) -> bytes:
 
 
 @contextmanager
-def _api_errors(endpoint: str) -> Iterator[None]:
+def api_errors(endpoint: str) -> Iterator[None]:
     """An API call's bad input -> its message for the client; anything else is logged and answered without
     details. Either way the server goes on serving, and expected refusals print no traceback."""
     try:

@@ -46,6 +46,17 @@ def display_scale(width: int, height: int) -> float:
 
 
 @dataclass(frozen=True)
+class CaseRef:
+    """The case of a review session a tab has open (webapp.review): its review is stored under these ids."""
+
+    session: str
+    session_id: int
+    case_id: int
+    position: int  # from 0, in the session's order
+    size: int
+
+
+@dataclass(frozen=True)
 class Session:
     """What one viewer tab holds: the image, the prompt so far, a pending box corner, the last prediction."""
 
@@ -60,6 +71,7 @@ class Session:
     measurements: Measurements | None = None
     feedback_id: int | None = None  # the record this prediction was saved as; a new prediction clears it
     request_id: str = ""  # names the write of this prediction's review: a retried submit stores nothing new
+    case: CaseRef | None = None  # the review-session case shown, if any
 
     @property
     def scale(self) -> float:
@@ -92,6 +104,20 @@ def open_image(
         source=kept,
         name=stem[:64],
     )
+
+
+def open_case(
+    segmenter: Predictor, session: Session, image: UltrasoundImage, case: CaseRef, prompt: Prompt, key: str = ""
+) -> Session:
+    """Show a review session's case (its pixels from the database) with the model's outline for ``prompt``."""
+    opened = Session(
+        key=session.key or key or uuid.uuid4().hex,
+        image=image,
+        prepared=segmenter.prepare(image),
+        name=f"case_{case.position + 1}",
+        case=case,
+    )
+    return _predict(segmenter, opened, prompt)
 
 
 def choose_frame(segmenter: Predictor, session: Session, frame: int) -> Session:
@@ -182,9 +208,11 @@ def feedback_record(
     reviewer: str | None,
     review: Review,
     request_id: str | None = None,
+    case: CaseRef | None = None,
 ) -> FeedbackRecord:
     """The record of ``review`` on ``prediction`` (of ``prompt`` on ``image``, a frame of its file) by
-    ``reviewer``; ``request_id`` names the write, so that a retry stores nothing new."""
+    ``reviewer``; ``request_id`` names the write, so that a retry stores nothing new; ``case``: the review
+    session's case it is a review of."""
     if not reviewer:
         raise FeedbackError(LOGIN_NEEDED)
     return FeedbackRecord.from_prediction(
@@ -193,6 +221,8 @@ def feedback_record(
         image.pixels,
         frame=image.frame,
         request_id=request_id,
+        session_id=case.session_id if case else None,
+        case_id=case.case_id if case else None,
         reviewer=reviewer,
         model_name=segmenter.name,
         model_version=segmenter.version,
@@ -215,7 +245,14 @@ def submit_review(
     if session.prediction is None:
         raise FeedbackError("outline a lesion first: the feedback is about the current outline and class")
     record = feedback_record(
-        segmenter, session.image, session.prompt, session.prediction, reviewer, review, session.request_id or None
+        segmenter,
+        session.image,
+        session.prompt,
+        session.prediction,
+        reviewer,
+        review,
+        session.request_id or None,
+        session.case,
     )
     return replace(session, feedback_id=store.add(record))
 

@@ -1,7 +1,8 @@
 """Reviewed cases -> a training manifest and an agreement report (``liverclick feedback export``).
 
 The manifest (``DIR/manifest.csv`` with ``DIR/images/<sha256>.png`` and ``DIR/masks/feedback_<id>.png``)
-holds the cases accepted as reference whose image was stored (``--store-images``); ``liverclick train``
+holds the cases accepted as reference whose image was stored (``--store-images``, or a review session's case,
+whose pixels the session keeps; ``review_session`` and ``review_case`` name it); ``liverclick train``
 reads it as it is. Its label is the reviewer's class (the correction when they disagreed), its group
 the image's pixel hash, so that reviews of one image never cross splits (exact duplicates only: two
 frames of one lesion are different images here). Splits follow the paper (core/splits.py).
@@ -25,7 +26,7 @@ import numpy as np
 from core.manifest import write_manifest
 from core.splits import DEFAULT_FRACTIONS, assign_splits
 
-from .record import FeedbackRecord
+from .record import FeedbackRecord, decode_png
 from .store import FeedbackStore
 
 DISCLAIMER = "Research tool, not for diagnosis: agreement among reviewers of a research model."
@@ -157,12 +158,13 @@ def export_dataset(store: FeedbackStore, out_dir: str | Path, fractions: dict | 
     (out / "masks").mkdir(parents=True, exist_ok=True)
     rows, without_image, images = [], 0, set()
     for rec in store.iter_records(accepted=True):
-        if rec.image is None:
+        pixels = rec.image if rec.image is not None else _case_pixels(store, rec.case_id)
+        if pixels is None:
             without_image += 1
             continue
         image = f"images/{rec.image_sha256}.png"
         if rec.image_sha256 not in images:
-            _write_png(out / image, rec.image)
+            _write_png(out / image, pixels)
             images.add(rec.image_sha256)
         mask = f"masks/feedback_{rec.id}.png"
         _write_png(out / mask, rec.mask.astype(np.uint8) * 255)
@@ -176,6 +178,8 @@ def export_dataset(store: FeedbackStore, out_dir: str | Path, fractions: dict | 
                 "area_px": int(np.count_nonzero(rec.mask)),
                 "outline_rating": rec.outline_rating,
                 "model": f"{rec.model_name} {rec.model_version}",
+                "review_session": rec.session_id or "",
+                "review_case": rec.case_id or "",
             }
         )
     conflicting = {row["case_id"] for row in _conflicting(rows, out)}
@@ -195,6 +199,14 @@ def export_dataset(store: FeedbackStore, out_dir: str | Path, fractions: dict | 
         "accepted_without_image": without_image,
         "conflicting": len(conflicting),
     }
+
+
+def _case_pixels(store: FeedbackStore, case_id: int | None) -> np.ndarray | None:
+    """The pixels of a review session's case (kept with the session whatever ``--store-images`` says)."""
+    if case_id is None:
+        return None
+    row = store.read(lambda run: run("SELECT image_png FROM review_case WHERE id = ?", (case_id,)).fetchone())
+    return None if row is None else decode_png(bytes(row[0]))
 
 
 def _write_png(path: Path, array: np.ndarray) -> None:

@@ -58,12 +58,55 @@ def _v2_frame_and_request(execute: Callable[[str], object], d: Dialect) -> None:
     execute("CREATE UNIQUE INDEX feedback_request ON feedback (reviewer, request_id)")
 
 
+def _v3_review_sessions(execute: Callable[[str], object], d: Dialect) -> None:
+    """Version 3: review sessions (a worklist of cases, their reviewers and order) and a record's session and case."""
+    execute(f"""
+        CREATE TABLE review_session (
+            id {d.id_column},
+            name TEXT NOT NULL UNIQUE,
+            created_at TEXT NOT NULL,
+            created_by TEXT NOT NULL,
+            ordering TEXT NOT NULL CHECK (ordering IN ('manifest', 'random', 'uncertain')),
+            seed INTEGER NOT NULL,
+            model_name TEXT NOT NULL,
+            model_version TEXT NOT NULL,
+            classes TEXT NOT NULL
+        )""")
+    execute("""
+        CREATE TABLE review_reviewer (
+            session_id INTEGER NOT NULL REFERENCES review_session (id),
+            reviewer TEXT NOT NULL,
+            PRIMARY KEY (session_id, reviewer)
+        )""")
+    execute(f"""
+        CREATE TABLE review_case (
+            id {d.id_column},
+            session_id INTEGER NOT NULL REFERENCES review_session (id),
+            position INTEGER NOT NULL,
+            manifest_row INTEGER NOT NULL,
+            case_key TEXT NOT NULL,
+            image_png {d.blob} NOT NULL,
+            image_sha256 TEXT NOT NULL,
+            frame INTEGER NOT NULL,
+            prompt TEXT NOT NULL,
+            model_mask_png {d.blob} NOT NULL,
+            class_probs TEXT NOT NULL,
+            uncertainty {d.double} NOT NULL,
+            reference_mask_png {d.blob},
+            reference_label TEXT,
+            UNIQUE (session_id, position)
+        )""")
+    execute("ALTER TABLE feedback ADD COLUMN session_id INTEGER")
+    execute("ALTER TABLE feedback ADD COLUMN case_id INTEGER")
+    execute("CREATE INDEX feedback_case ON feedback (session_id, reviewer, case_id)")
+
+
 # Applied in order on open; version N is MIGRATIONS[N - 1]. To change the schema, append a function
 # (never edit one that has shipped): it runs once per database, inside the transaction that records it.
-MIGRATIONS: tuple[Migration, ...] = (_v1_initial, _v2_frame_and_request)
+MIGRATIONS: tuple[Migration, ...] = (_v1_initial, _v2_frame_and_request, _v3_review_sessions)
 
 COLUMNS = (
     "created_at", "reviewer", "model_name", "model_version", "prompt", "mask_png", "class_probs", "malignant_prob",
     "predicted_class", "agree", "corrected_class", "outline_rating", "accepted", "comment", "image_sha256",
-    "image_width", "image_height", "frame", "request_id", "image_png",
+    "image_width", "image_height", "frame", "request_id", "session_id", "case_id", "image_png",
 )  # fmt: skip

@@ -64,6 +64,8 @@ class FeedbackRecord:
     image: np.ndarray | None = field(default=None, repr=False)
     frame: int = 0
     request_id: str | None = None
+    session_id: int | None = None  # the review session and case this review belongs to (webapp.review)
+    case_id: int | None = None
     created_at: str = ""
     id: int | None = None
 
@@ -99,6 +101,8 @@ class FeedbackRecord:
         if isinstance(self.frame, (bool, np.bool_)) or not isinstance(self.frame, numbers.Integral) or self.frame < 0:
             raise FeedbackError(f"frame must be a whole number from 0, got {self.frame!r}")
         self._set("frame", int(self.frame))
+        if (self.session_id is None) != (self.case_id is None):
+            raise FeedbackError("a review of a session's case names both the session and the case")
         if self.request_id is not None and not (
             isinstance(self.request_id, str) and REQUEST_ID.fullmatch(self.request_id)
         ):

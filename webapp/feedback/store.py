@@ -84,6 +84,8 @@ class FeedbackStore:
             record.image_height,
             record.frame,
             record.request_id,
+            record.session_id,
+            record.case_id,
             image,
         )
         insert = (
@@ -103,11 +105,13 @@ class FeedbackStore:
 
         with self._lock:
             feedback_id, new = self._db.write(write)
+        case = f" on case #{record.case_id} of review session #{record.session_id}" if record.case_id else ""
         audit.info(
-            "%s feedback #%d by %s%s",
+            "%s feedback #%d by %s%s%s",
             "stored" if new else "repeated request: nothing stored for",
             feedback_id,
             record.reviewer,
+            case,
             f" (request {record.request_id})" if record.request_id else "",
         )
         return feedback_id
@@ -119,24 +123,44 @@ class FeedbackStore:
             return int(self._db.read(lambda run: run(f"SELECT COUNT(*) FROM feedback{where}", params).fetchone()[0]))
 
     def iter_records(
-        self, accepted: bool | None = None, images: bool = True, batch: int = 64
+        self,
+        accepted: bool | None = None,
+        images: bool = True,
+        batch: int = 64,
+        session_id: int | None = None,
+        reviewer: str | None = None,
     ) -> Iterator[FeedbackRecord]:
-        """Records in id order, read a batch at a time (no lock or transaction is held between batches).
+        """Records in id order, read a batch at a time (no lock or transaction is held between batches); only
+        those ``accepted`` (or not) as reference, of review session ``session_id``, by ``reviewer``, if given.
 
         ``images=False`` leaves the stored pixels unread (``image`` is then None), for reports.
         """
         columns = ("id", *COLUMNS[:-1], "image_png" if images else "NULL")
-        where = "" if accepted is None else f" AND accepted = {int(accepted)}"
+        where, params = "", []
+        for column, value in (("accepted", accepted), ("session_id", session_id), ("reviewer", reviewer)):
+            if value is not None:
+                where += f" AND {column} = ?"
+                params.append(int(value) if isinstance(value, bool) else value)
         sql = f"SELECT {', '.join(columns)} FROM feedback WHERE id > ?{where} ORDER BY id LIMIT ?"
         last = 0
         while True:
-            with self._lock:
-                rows = self._db.read(lambda run, last=last: run(sql, (last, batch)).fetchall())
+            rows = self.read(lambda run, last=last: run(sql, (last, *params, batch)).fetchall())
             if not rows:
                 return
             for row in rows:
                 yield _record(dict(zip(columns[:-1] + ("image_png",), row, strict=True)))
             last = rows[-1][0]
+
+    def read(self, work):
+        """Run ``work(run)`` in a read transaction (``run(sql, params)``, ``?`` placeholders): for the tables
+        that live beside the records (webapp.review)."""
+        with self._lock:
+            return self._db.read(work)
+
+    def write(self, work):
+        """Run ``work(run)`` in a write transaction; it commits when ``work`` returns."""
+        with self._lock:
+            return self._db.write(work)
 
     def close(self) -> None:
         with self._lock:
@@ -172,5 +196,7 @@ def _record(row: dict) -> FeedbackRecord:
         image_height=int(row["image_height"]),
         frame=int(row["frame"]),
         request_id=row["request_id"],
+        session_id=row["session_id"],
+        case_id=row["case_id"],
         image=None if image is None else decode_png(bytes(image)),
     )

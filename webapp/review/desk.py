@@ -1,0 +1,157 @@
+"""A reviewer's desk: their review sessions, the next case, and the review of a case, for the page and the API.
+
+The API (``gr.api``; Gradio reads the types from the annotations, so no ``from __future__ import annotations``):
+
+- ``/worklist()``: the signed-in reviewer's sessions with their progress and next case;
+- ``/case(session, position=None)``: a case's image (PNG of its grayscale pixels) and first prompt; without a
+  position, the first case in the session's order the reviewer has not reviewed;
+- ``/review(session, position, prompt, agree, outline_rating, accepted, ...)``: the server predicts from the
+  case's pixels and the reviewer's final prompt and stores the review under the session and case (a retry with
+  the same ``request_id`` stores nothing new). Positions count from 1, as "case k of N" does.
+"""
+
+import gradio as gr
+from gradio import FileData
+
+from core.imageio import UltrasoundImage
+from core.prompt import Prompt, parse_json
+from core.runtime import Prediction
+from core.serialize import FEEDBACK_ANSWER, prediction_json
+
+from .. import session as sess
+from ..feedback.record import FeedbackError, encode_png
+from ..handlers import Viewer, api_errors
+from .cases import WorklistError
+from .worklist import ReviewSession, StoredCase, Worklists
+
+ALL_DONE = "all {n} cases of session {name!r} are reviewed; open one by its number to review it again"
+
+
+class Desk:
+    """Review sessions as the viewer serves them (``viewer``'s model, store, time limit and files)."""
+
+    def __init__(self, viewer: Viewer) -> None:
+        self.viewer = viewer
+        self.worklists = Worklists(viewer.store) if viewer.store is not None else None
+
+    # --- shared with the page --------------------------------------------------------------------------------
+    def the_worklists(self) -> Worklists:
+        if self.worklists is None:
+            raise FeedbackError("this server keeps no review sessions: it was started without --feedback-db")
+        return self.worklists
+
+    def session_for(self, name: str, reviewer: str | None) -> ReviewSession:
+        """The session ``name``, if ``reviewer`` is one of its reviewers."""
+        if not reviewer:
+            raise FeedbackError(sess.LOGIN_NEEDED)
+        worklists = self.the_worklists()
+        session = worklists.session(name)
+        worklists.check_reviewer(session, reviewer)
+        return session
+
+    def fetch(self, name: str, reviewer: str | None, position: int | None) -> tuple[ReviewSession, StoredCase]:
+        """A case of the reviewer's session: at ``position`` (from 0), or the next one not reviewed."""
+        session = self.session_for(name, reviewer)
+        if position is None:
+            position = self.worklists.next_position(session, reviewer)
+            if position is None:
+                raise WorklistError(ALL_DONE.format(n=session.size, name=session.name))
+        return session, self.worklists.case(session, position)
+
+    @staticmethod
+    def ref(session: ReviewSession, case: StoredCase) -> sess.CaseRef:
+        return sess.CaseRef(session.name, session.id, case.id, case.position, session.size)
+
+    @staticmethod
+    def picture(case: StoredCase) -> UltrasoundImage:
+        return UltrasoundImage(case.image, None, "review case (8-bit grayscale)", case.frame, 1)
+
+    def open(self, page: sess.Session, name: str, reviewer: str | None, position: int | None) -> sess.Session:
+        """The viewer's session showing a case with the model's outline for its first prompt."""
+        session, case = self.fetch(name, reviewer, position)
+        key = self.viewer.workspace.new_key(reviewer)
+        return sess.open_case(
+            self.viewer.segmenter, page, self.picture(case), self.ref(session, case), case.prompt, key
+        )
+
+    # --- the API ---------------------------------------------------------------------------------------------
+    def worklist(self, request: gr.Request) -> list[dict]:
+        """The signed-in reviewer's review sessions: [{"session", "cases", "reviewed", "next"}], next being the
+        position (from 1) of the first case not reviewed yet, or null when all are."""
+        with api_errors("worklist"):
+            if not request.username:
+                raise FeedbackError(sess.LOGIN_NEEDED)
+            worklists = self.the_worklists()
+            out = []
+            for session in worklists.sessions(request.username):
+                done = worklists.reviewed(session, request.username)
+                upcoming = next((p for p in range(session.size) if p not in done), None)
+                out.append(
+                    {
+                        "session": session.name,
+                        "cases": session.size,
+                        "reviewed": len(done),
+                        "next": None if upcoming is None else upcoming + 1,
+                    }
+                )
+        return out
+
+    def case(self, session: str, request: gr.Request, position: int | None = None) -> tuple[FileData, dict]:
+        """A case of one of your review sessions: its image (PNG, 8-bit grayscale) and {"session", "position",
+        "of", "case", "prompt", "reviewed"}. position: from 1; none gives the first case you have not reviewed."""
+        with api_errors("case"):
+            stored, case = self.fetch(session, request.username, None if position is None else int(position) - 1)
+            image = self.viewer.workspace.write_once(request.username, "case.png", encode_png(case.image))
+            reviewed = case.position in self.worklists.reviewed(stored, request.username)
+            info = {
+                "session": stored.name,
+                "position": case.position + 1,
+                "of": stored.size,
+                "case": case.key,
+                "prompt": case.prompt.to_dict(),
+                "reviewed": reviewed,
+            }
+        return FileData(path=image), info
+
+    def review(
+        self,
+        session: str,
+        position: int,
+        prompt: str,
+        agree: bool,
+        outline_rating: int,
+        accepted: bool,
+        request: gr.Request,
+        corrected_class: str | None = None,
+        comment: str = "",
+        request_id: str | None = None,
+    ) -> dict:
+        """Store your review of a case of one of your sessions (position from 1). prompt: your final prompt, JSON
+        as for /segment (the case's first prompt and your corrections, in order); the server predicts from the
+        case's pixels, so the stored outline is the model's own. The answers are those of /feedback; request_id:
+        your id for this write (a retry with it stores nothing new). Returns {"id", "predicted_class",
+        "class_probs", "area_px", "next"}, next being the next case you have not reviewed (from 1), or null."""
+        with api_errors("review"):
+            stored, case = self.fetch(session, request.username, int(position) - 1)
+            review = sess.Review(agree, outline_rating, accepted, corrected_class, comment)
+
+            def work() -> tuple[int, Prediction]:
+                p = Prompt.from_dict(parse_json(prompt))
+                picture = self.picture(case)
+                prediction = self.viewer.segmenter.predict(picture, p)
+                record = sess.feedback_record(
+                    self.viewer.segmenter,
+                    picture,
+                    p,
+                    prediction,
+                    request.username,
+                    review,
+                    request_id,
+                    self.ref(stored, case),
+                )
+                return self.viewer.the_store().add(record), prediction
+
+            feedback_id, prediction = self.viewer.deadline.run(work)
+            upcoming = self.worklists.next_position(stored, request.username)
+        answer = prediction_json(prediction, FEEDBACK_ANSWER)
+        return {"id": feedback_id, **answer, "next": None if upcoming is None else upcoming + 1}
