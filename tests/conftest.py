@@ -188,6 +188,15 @@ def _dicom(frames: np.ndarray, spacing=None) -> bytes:
     return buf.getvalue()
 
 
+def lesion_image(seed: int, size: tuple[int, int], centre: tuple[int, int], radius: int = 14) -> np.ndarray:
+    """Speckle of ``size`` (h, w) with a dark disk (a 'lesion') at ``centre`` (x, y)."""
+    h, w = size
+    img = np.random.default_rng(seed).gamma(2.0, 50.0, size=size).clip(0, 255)
+    yy, xx = np.mgrid[:h, :w]
+    img[(xx - centre[0]) ** 2 + (yy - centre[1]) ** 2 < radius**2] *= 0.2
+    return img.astype(np.uint8)
+
+
 def _bomb_png(width: int = 30000, height: int = 30000) -> bytes:
     """A PNG header for a huge 8-bit grayscale image with only its first 64 rows of zeros: a small file."""
 
@@ -204,8 +213,9 @@ def _bomb_png(width: int = 30000, height: int = 30000) -> bytes:
 @pytest.fixture(scope="session")
 def image_bytes():
     """Image files as bytes: ``encode(array, fmt, **pil_options)`` (PNG, JPEG, BMP, TIFF), ``dicom(frames,
-    spacing=None)`` (a multi-frame ultrasound DICOM with a patient name), ``bomb_png()`` (30000 x 30000 in a few kB)."""
-    return SimpleNamespace(encode=_encode, dicom=_dicom, bomb_png=_bomb_png)
+    spacing=None)`` (a multi-frame ultrasound DICOM with a patient name), ``bomb_png()`` (30000 x 30000 in a few kB);
+    and ``lesion(seed, size, centre, radius=14)``, a speckled image with a dark disk."""
+    return SimpleNamespace(encode=_encode, dicom=_dicom, bomb_png=_bomb_png, lesion=lesion_image)
 
 
 # --- a throwaway PostgreSQL server -------------------------------------------------------------
@@ -220,6 +230,12 @@ def _pg_bindir() -> Path | None:
         if (folder / "initdb").is_file() and (folder / "pg_ctl").is_file():
             return folder
     return None
+
+
+@pytest.fixture(scope="session")
+def unavailable():
+    """``unavailable(reason)``: skip a test whose system package is missing; under CI (CI set), fail instead."""
+    return _unavailable
 
 
 def _unavailable(reason: str):
@@ -366,3 +382,82 @@ def start_viewer():
     yield start
     for demo in demos:
         demo.close()
+
+
+# --- load --------------------------------------------------------------------------------------------------
+SESSIONS, PROMPTS = 20, 10
+
+
+def run_load(url: str, model: Path, folder: Path, logins: list[tuple[str, str]] | None = None) -> dict:
+    """SESSIONS gradio_client sessions (signed in with ``logins`` in turn, if any) send PROMPTS /segment requests
+    each, all at once; every answer must be its own prompt's outline on its own image (each session has an image of
+    its own size). Prints and returns the count, the time and the p50/p95 latency (ms)."""
+    import statistics
+    import threading
+
+    from gradio_client import Client, handle_file
+
+    from core.imageio import load_image
+    from core.metrics import jaccard
+    from core.prompt import Prompt
+    from core.runtime import Segmenter
+
+    local = Segmenter(model, provider="cpu")
+    images, prompts, expected = [], [], []
+    for i in range(SESSIONS):
+        h, w = 96 + 4 * i, 128 + 6 * i
+        path = folder / f"session{i:02d}.png"
+        cv2.imwrite(str(path), lesion_image(i, (h, w), (w // 2, h // 2)))
+        session = [
+            {"clicks": [{"x": (j + 1) * w // (PROMPTS + 2), "y": h // 3 + (i + j) % 5 * h // 10, "positive": True}]}
+            for j in range(PROMPTS)
+        ]
+        images.append(str(path))
+        prompts.append(session)
+        expected.append([local.predict(load_image(path), Prompt.from_dict(p)).mask for p in session])
+
+    answers, errors = {}, []
+    ready = threading.Barrier(SESSIONS, timeout=60)
+
+    def one(i: int) -> None:
+        try:
+            # 200 requests queue behind few workers: allow a slow machine to answer late, not time out.
+            auth = logins[i % len(logins)] if logins else None
+            client = Client(url, auth=auth, verbose=False, httpx_kwargs={"timeout": 120})
+            ready.wait()  # every session sends at once
+            for j, prompt in enumerate(prompts[i]):
+                start = time.perf_counter()
+                mask_file, result = client.predict(handle_file(images[i]), json.dumps(prompt), api_name="/segment")
+                answers[i, j] = (cv2.imread(mask_file, cv2.IMREAD_GRAYSCALE), result, time.perf_counter() - start)
+        except Exception as exc:  # reported below
+            errors.append(f"session {i}: {exc!r}")
+
+    start = time.perf_counter()
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(SESSIONS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=150)
+    total = time.perf_counter() - start
+    assert not errors, errors
+    assert len(answers) == SESSIONS * PROMPTS
+    for (i, j), (mask, result, _) in answers.items():
+        want = expected[i][j]
+        assert mask.shape == want.shape, f"session {i} got an answer for another image"
+        assert jaccard(mask > 0, want) > 0.98, f"session {i} prompt {j}: the outline is not its own prompt's"
+        assert result["area_px"] == int((mask > 0).sum())
+    latencies = sorted(a[2] * 1000 for a in answers.values())
+    p50, p95 = statistics.median(latencies), latencies[int(0.95 * (len(latencies) - 1))]
+    print(
+        f"\nload: {SESSIONS} concurrent gradio_client sessions x {PROMPTS} prompts = {len(answers)} /segment requests "
+        f"in {total:.1f} s ({len(answers) / total:.1f} req/s, {os.cpu_count()} CPU cores), 0 errors, 0 answers "
+        f"crossed; latency per request (upload + queue + prediction + mask download): p50 {p50:.0f} ms, "
+        f"p95 {p95:.0f} ms, max {latencies[-1]:.0f} ms"
+    )
+    return {"requests": len(answers), "seconds": total, "p50_ms": p50, "p95_ms": p95}
+
+
+@pytest.fixture(scope="session")
+def load_test():
+    """``load_test(url, model_path, folder, logins=None) -> stats``: the 20-session x 10-prompt load test."""
+    return run_load

@@ -60,24 +60,26 @@ def test_accounts_set_writes_a_hashed_line_and_keeps_the_others(tmp_path, monkey
     assert "at least 8 characters" in capsys.readouterr().err
 
 
-def test_failures_owe_a_growing_wait_per_key_and_a_success_clears_the_account():
+def test_failures_owe_a_growing_wait_and_fewer_attempts_at_once_per_key():
     now = [0.0]
     failures = Failures(clock=lambda: now[0])
     keys = ("account:ann", "address:10.0.0.1")
+    assert all(failures.admit(*keys) == 0 for _ in range(FREE_FAILURES))  # people signing in together
+    assert failures.admit(*keys) > 0  # a sixth at the same time waits for one of them
     for _ in range(FREE_FAILURES):
-        assert failures.admit(*keys)[0] == 0  # heard, and counted as failed until it succeeds
-    assert failures.admit(*keys)[0] == 1.0  # the sixth attempt waits a second (and is not counted)
+        failures.done(keys, success=False)
+    assert failures.admit(*keys) == 1.0  # after five failures the next one waits a second
     now[0] += 1.0
-    assert failures.admit(*keys)[0] == 0
-    assert failures.admit(*keys)[0] == 2.0 and failures.admit("account:ann", "address:10.0.0.2")[0] == 2.0
-    assert failures.admit("account:bob", "address:10.0.0.1")[0] == 2.0  # the address owes it too
+    assert failures.admit(*keys) == 0 and failures.admit(*keys) > 0  # then one at a time
+    failures.done(keys, success=False)
+    assert failures.admit(*keys) == 2.0 and failures.admit("account:ann", "address:10.0.0.2") == 2.0
+    assert failures.admit("account:bob", "address:10.0.0.1") == 2.0  # the address owes it too
     now[0] += 2.5
-    wait, stamp = failures.admit("account:ann", "address:10.0.0.3")
-    assert wait == 0 and failures.count("address:10.0.0.3") == 1
-    failures.succeeded(stamp, "account:ann", "address:10.0.0.3")  # the right password
-    assert failures.count("account:ann") == 0 and failures.count("address:10.0.0.3") == 0
+    assert failures.admit("account:ann", "address:10.0.0.3") == 0
+    failures.done(("account:ann", "address:10.0.0.3"), success=True)  # the right password
+    assert failures.count("account:ann") == 0 and failures.admit("account:ann", "address:10.0.0.4") == 0
     now[0] += 16 * 60  # failures older than the window are forgotten
-    assert failures.admit(*keys)[0] == 0
+    assert failures.admit("account:zed", "address:10.0.0.1") == 0
 
 
 @pytest.mark.slow

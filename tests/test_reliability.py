@@ -9,7 +9,6 @@ import json
 import os
 import signal
 import sqlite3
-import statistics
 import subprocess
 import sys
 import threading
@@ -24,8 +23,6 @@ from PIL import Image
 
 from core.imageio import load_image
 from core.manifest import read_manifest
-from core.metrics import jaccard
-from core.prompt import Prompt
 from core.runtime import Segmenter
 from webapp.feedback.record import pixel_sha256
 from webapp.feedback.store import FeedbackStore
@@ -83,92 +80,29 @@ def servers(tmp_path, free_port):
         server.kill()
 
 
-def lesion_image(seed: int, size: tuple[int, int], centre: tuple[int, int], radius: int = 14) -> np.ndarray:
-    """Speckle of ``size`` (h, w) with a dark disk (a 'lesion') at ``centre`` (x, y)."""
-    h, w = size
-    img = np.random.default_rng(seed).gamma(2.0, 50.0, size=size).clip(0, 255)
-    yy, xx = np.mgrid[:h, :w]
-    img[(xx - centre[0]) ** 2 + (yy - centre[1]) ** 2 < radius**2] *= 0.2
-    return img.astype(np.uint8)
-
-
 def click(x: int, y: int, positive: bool = True) -> dict:
     return {"x": x, "y": y, "positive": positive}
 
 
 # --- load ------------------------------------------------------------------------------------------
 
-SESSIONS, PROMPTS = 20, 10
-
 
 @pytest.mark.timeout(180)
-def test_load_concurrent_sessions_each_get_their_own_answers(tiny_model, servers, tmp_path):
-    from gradio_client import Client, handle_file
-
+def test_load_concurrent_sessions_each_get_their_own_answers(tiny_model, servers, load_test, tmp_path):
     server = servers(["--model", tiny_model]).start()  # default --max-concurrency (2)
-    local = Segmenter(tiny_model, provider="cpu")
-    images, prompts, expected = [], [], []
-    for i in range(SESSIONS):  # every session its own image size, so an answer can only fit its own image
-        h, w = 96 + 4 * i, 128 + 6 * i
-        path = tmp_path / f"session{i:02d}.png"
-        cv2.imwrite(str(path), lesion_image(i, (h, w), (w // 2, h // 2)))
-        picture = load_image(path)
-        session_prompts = [{"clicks": [click((j + 1) * w // (PROMPTS + 2), h // 3 + (i + j) % 5 * h // 10)]}
-                           for j in range(PROMPTS)]  # fmt: skip
-        images.append(str(path))
-        prompts.append(session_prompts)
-        expected.append([local.predict(picture, Prompt.from_dict(p)).mask for p in session_prompts])
-
-    answers: dict[tuple[int, int], tuple[np.ndarray, dict, float]] = {}
-    errors: list[str] = []
-    ready = threading.Barrier(SESSIONS, timeout=60)
-
-    def session(i: int) -> None:
-        try:
-            # 200 requests queue behind two workers: allow a slow machine to answer late, not time out.
-            client = Client(server.url, verbose=False, httpx_kwargs={"timeout": 120})
-            ready.wait()  # every session sends at once
-            for j, prompt in enumerate(prompts[i]):
-                start = time.perf_counter()
-                mask_file, result = client.predict(handle_file(images[i]), json.dumps(prompt), api_name="/segment")
-                answers[i, j] = (cv2.imread(mask_file, cv2.IMREAD_GRAYSCALE), result, time.perf_counter() - start)
-        except Exception as exc:  # reported below
-            errors.append(f"session {i}: {exc!r}")
-
-    start = time.perf_counter()
-    threads = [threading.Thread(target=session, args=(i,)) for i in range(SESSIONS)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=150)
-    total = time.perf_counter() - start
-    assert not errors, errors
-    assert len(answers) == SESSIONS * PROMPTS
-    for (i, j), (mask, result, _) in answers.items():
-        want = expected[i][j]
-        assert mask.shape == want.shape, f"session {i} got an answer for another image"
-        assert jaccard(mask > 0, want) > 0.98, f"session {i} prompt {j}: the outline is not its own prompt's"
-        assert result["area_px"] == int((mask > 0).sum())
-    latencies = sorted(a[2] * 1000 for a in answers.values())
-    p50, p95 = statistics.median(latencies), latencies[int(0.95 * (len(latencies) - 1))]
-    print(
-        f"\nload: {SESSIONS} concurrent gradio_client sessions x {PROMPTS} prompts = {len(answers)} /segment requests "
-        f"in {total:.1f} s ({len(answers) / total:.1f} req/s, server --max-concurrency 2, {os.cpu_count()} CPU cores); "
-        f"latency per request (upload + queue + prediction + mask download): p50 {p50:.0f} ms, p95 {p95:.0f} ms, "
-        f"max {latencies[-1]:.0f} ms"
-    )
+    load_test(server.url, tiny_model, tmp_path)
 
 
 # --- faults ----------------------------------------------------------------------------------------
 
 
 @pytest.mark.timeout(180)
-def test_server_killed_during_feedback_writes_loses_no_acknowledged_record(tiny_model, servers, tmp_path):
+def test_server_killed_during_feedback_writes_loses_no_acknowledged_record(tiny_model, servers, tmp_path, image_bytes):
     from gradio_client import Client, handle_file
 
     db = tmp_path / "feedback.db"
     scan = tmp_path / "scan.png"
-    cv2.imwrite(str(scan), lesion_image(0, (120, 200), (140, 60)))
+    cv2.imwrite(str(scan), image_bytes.lesion(0, (120, 200), (140, 60)))
     server = servers(["--model", tiny_model, "--feedback-db", db, "--auth", ":".join(LOGIN)]).start()
     client = Client(server.url, auth=LOGIN, verbose=False)
     acknowledged: list[int] = []
@@ -221,11 +155,11 @@ CLICK = {"clicks": [click(140, 60)]}
 
 # Files are made by a function of the image_bytes fixture (conftest.py).
 def _png(f) -> bytes:
-    return f.encode(_scan(), "PNG")
+    return f.encode(_scan(f), "PNG")
 
 
-def _scan() -> np.ndarray:
-    return lesion_image(3, (120, 200), (140, 60))
+def _scan(f) -> np.ndarray:
+    return f.lesion(3, (120, 200), (140, 60))
 
 
 def _truncated_png(f) -> bytes:
@@ -234,24 +168,24 @@ def _truncated_png(f) -> bytes:
 
 
 def _tiff16(f) -> bytes:
-    return f.encode((_scan().astype(np.uint16) * 257 + 1000).astype(np.uint16), "TIFF")
+    return f.encode((_scan(f).astype(np.uint16) * 257 + 1000).astype(np.uint16), "TIFF")
 
 
 def _doppler(f) -> bytes:
     """Gray B-mode with a red/blue colour-flow patch, as a colour Doppler screen grab."""
-    rgb = np.repeat(_scan()[..., None], 3, axis=2)
+    rgb = np.repeat(_scan(f)[..., None], 3, axis=2)
     rgb[40:80, 110:170] = (200, 30, 40)
     rgb[50:70, 120:150] = (30, 60, 220)
     return f.encode(rgb, "PNG")
 
 
 def _cine(f) -> bytes:
-    return f.dicom(np.stack([lesion_image(k, (120, 200), (140, 60)) for k in range(3)]), spacing=(0.3, 0.3))
+    return f.dicom(np.stack([f.lesion(k, (120, 200), (140, 60)) for k in range(3)]), spacing=(0.3, 0.3))
 
 
 def _pages(f) -> bytes:
     """A three-page TIFF, one lesion image a page."""
-    first, *more = (Image.fromarray(lesion_image(k, (120, 200), (140, 60))) for k in range(3))
+    first, *more = (Image.fromarray(f.lesion(k, (120, 200), (140, 60))) for k in range(3))
     buf = io.BytesIO()
     first.save(buf, format="TIFF", save_all=True, append_images=more)
     return buf.getvalue()
@@ -274,7 +208,7 @@ BAD = {  # name: (file name, contents, prompt, what the user is told)
     "prompt that is not JSON": ("scan.png", _png, "{'clicks': oops", "not valid JSON"),
     "400-digit number": ("scan.png", _png, '{"clicks": [{"x": ' + "9" * 400 + ', "y": 60}]}', "400 characters"),
     "deeply nested prompt": ("scan.png", _png, "[" * 3000 + "]" * 3000, "nests 3000 levels deep"),
-    "GIF": ("scan.gif", lambda f: f.encode(_scan(), "GIF"), CLICK, "GIF images are not supported"),
+    "GIF": ("scan.gif", lambda f: f.encode(_scan(f), "GIF"), CLICK, "GIF images are not supported"),
     "TIFF page that does not exist": ("pages.tif", _pages, {**CLICK, "frame": 5}, "frame 5 does not exist"),
 }
 VALID = {  # name: (file name, contents, prompt)
@@ -377,7 +311,7 @@ def test_unusual_but_valid_images_are_segmented_and_reviewed(reviewed, upload, c
 
 
 @pytest.mark.timeout(240)
-def test_feedback_session_round_trip_to_training(tiny_model, start_viewer, tmp_path):
+def test_feedback_session_round_trip_to_training(tiny_model, start_viewer, tmp_path, image_bytes):
     """Predict, correct with clicks, submit feedback, `liverclick feedback export`, `liverclick train` on it."""
     from gradio_client import Client, handle_file
 
@@ -390,7 +324,7 @@ def test_feedback_session_round_trip_to_training(tiny_model, start_viewer, tmp_p
         h, w = 100 + 8 * i, 150 + 5 * i
         centre = (w // 3 + 4 * i, h // 2)
         path = tmp_path / f"case{i}.png"
-        cv2.imwrite(str(path), lesion_image(10 + i, (h, w), centre))
+        cv2.imwrite(str(path), image_bytes.lesion(10 + i, (h, w), centre))
         first = {"clicks": [click(*centre)]}
         first_mask, _ = client.predict(handle_file(str(path)), json.dumps(first), api_name="/segment")
         first_mask = cv2.imread(first_mask, cv2.IMREAD_GRAYSCALE) > 0

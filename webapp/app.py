@@ -30,6 +30,7 @@ from .feedback.record import COMMENT_MAX_CHARS
 from .feedback.store import FeedbackStore
 from .files import FileGuard
 from .handlers import TIME_LIMIT_S, Viewer
+from .instance import INSTANCE_CHECK, InstanceRoute
 from .review.desk import Desk
 from .signin import SignInThrottle
 
@@ -151,11 +152,13 @@ def launch(
 ):
     """Queue (``max_concurrency`` requests at once, ``queue_size`` waiting) and start the server; uploads over
     ``max_file_size`` bytes are refused, files are served to their owner only, failed sign-ins to ``auth`` (its
-    accounts, or (user, password) pairs) slow down further ones. Returns what ``Blocks.launch`` does."""
+    accounts, or (user, password) pairs) slow down further ones, and a page whose server went away says so
+    (webapp.instance). Returns what ``Blocks.launch`` does."""
     demo.queue(default_concurrency_limit=max_concurrency, max_size=queue_size)
     accounts = Accounts.of(auth)
     return demo.launch(
-        app_kwargs={"middleware": [Middleware(FileGuard), Middleware(SignInThrottle)]},
+        app_kwargs={"middleware": [Middleware(m) for m in (FileGuard, SignInThrottle, InstanceRoute)]},
+        head=INSTANCE_CHECK,
         server_name=host,
         server_port=port,
         auth=accounts.check if accounts else None,

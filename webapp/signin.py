@@ -2,21 +2,22 @@
 
 :class:`SignInThrottle` is an ASGI middleware in front of Gradio's ``POST /login``. After FREE_FAILURES failures
 within WINDOW_S for an account or from an address, the next attempt must wait (1 s, then doubling up to
-MAX_WAIT_S since the last failure); one that comes earlier is answered 429 at once, with the wait, without
-checking its password. An attempt counts as failed from the moment it is heard, so guesses sent in parallel gain
-nothing; a success clears the account's count and takes its own off the address's.
+MAX_WAIT_S since the last failure): one that owes up to MAX_HOLD_S is held that long and then heard, one that owes
+more is answered 429 at once, with the wait, its password unchecked. A key with failures has fewer attempts in
+flight at once (one when it owes a wait), so guesses sent in parallel gain nothing; a success clears the
+account's failures.
 The address is the client's as uvicorn sees it: behind a proxy it trusts (``FORWARDED_ALLOW_IPS``, loopback by
 default), the one in ``X-Forwarded-For``. Lines go to ``liverclick.audit``.
 """
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
 import logging
 import math
 import threading
 import time
-from collections import defaultdict, deque
+from collections import Counter, defaultdict, deque
 from urllib.parse import parse_qs
 
 from starlette.requests import Request
@@ -25,6 +26,8 @@ from starlette.responses import JSONResponse
 FREE_FAILURES = 5
 WINDOW_S = 15 * 60
 FIRST_WAIT_S, MAX_WAIT_S = 1.0, 300.0
+MAX_HOLD_S = 2.0  # an attempt that owes a wait up to this long is held that long, then heard; a longer one: 429
+BUSY_WAIT_S = 0.05
 MAX_FORM_BYTES = 64 * 1024
 LOGIN_PATHS = ("/login", "/login/")
 
@@ -32,34 +35,43 @@ audit = logging.getLogger("liverclick.audit")
 
 
 class Failures:
-    """Recent sign-in attempts that failed, by key (``account:NAME``, ``address:IP``), and the wait each key owes.
+    """Failed sign-ins by key (``account:NAME``, ``address:IP``), the wait each key owes, and the attempts in flight.
 
-    An attempt counts as failed from the moment it is admitted until it succeeds, so that attempts sent at once
-    are held up as if they came one after the other.
+    A key with f recent failures has FREE_FAILURES - f attempts in flight at most (one at least), so that guesses
+    sent at once are checked no faster than one after the other, while people signing in together are not held up.
     """
 
     def __init__(self, clock=time.monotonic) -> None:
         self._clock = clock
         self._seen: dict[str, deque[float]] = defaultdict(deque)
+        self._busy: Counter[str] = Counter()
         self._lock = threading.Lock()
 
-    def admit(self, *keys: str) -> tuple[float, float]:
-        """(wait, stamp): a wait > 0 refuses the attempt; else it is counted as failed, under ``stamp``."""
+    def admit(self, *keys: str) -> float:
+        """0: the attempt may go on (call :meth:`done` after); else the seconds to wait before trying again."""
         now = self._clock()
         with self._lock:
             wait = max(self._wait(key, now) for key in keys)
+            slots = {key: max(1, FREE_FAILURES - len(self._seen.get(key, ()))) for key in keys}
+            if wait == 0 and any(self._busy[key] >= slots[key] for key in keys):
+                wait = BUSY_WAIT_S
             if wait == 0:
+                self._busy.update(keys)
+            return wait
+
+    def done(self, keys: tuple[str, ...], success: bool) -> None:
+        """An admitted attempt is over: a success clears the account (the first key), a failure counts."""
+        now = self._clock()
+        with self._lock:
+            self._busy.subtract(keys)
+            for key in keys:
+                if self._busy[key] <= 0:
+                    del self._busy[key]
+            if success:
+                self._seen.pop(keys[0], None)
+            else:
                 for key in keys:
                     self._seen[key].append(now)
-            return wait, now
-
-    def succeeded(self, stamp: float, account: str, *others: str) -> None:
-        """The attempt admitted under ``stamp`` succeeded: the account starts afresh, the others lose its count."""
-        with self._lock:
-            self._seen.pop(account, None)
-            for key in others:
-                with contextlib.suppress(ValueError):
-                    self._seen[key].remove(stamp)
 
     def count(self, key: str) -> int:
         with self._lock:
@@ -71,6 +83,8 @@ class Failures:
             return 0.0
         while seen and now - seen[0] > WINDOW_S:
             seen.popleft()
+        if not seen:
+            del self._seen[key]
         if len(seen) < FREE_FAILURES:
             return 0.0
         owed = min(FIRST_WAIT_S * 2 ** (len(seen) - FREE_FAILURES), MAX_WAIT_S)
@@ -100,28 +114,36 @@ class SignInThrottle:
         name = await _username(scope, body)
         address = (scope.get("client") or ("unknown",))[0]
         keys = (f"account:{name}", f"address:{address}")
-        wait, stamp = self.failures.admit(*keys)
         who = f"account {name[:64]!r} from {address}"
-        if wait > 0:
-            audit.warning("sign-in refused, too many failures: %s (retry in %.0f s)", who, math.ceil(wait))
-            detail = f"Too many failed sign-ins: try again in {math.ceil(wait)} s."
-            headers = {"Retry-After": str(math.ceil(wait))}
-            await JSONResponse({"detail": detail}, status_code=429, headers=headers)(scope, receive, send)
-            return
-        status = []
+        held = time.monotonic() + MAX_HOLD_S
+        while (wait := self.failures.admit(*keys)) > 0:
+            if time.monotonic() + wait > held:
+                audit.warning("sign-in refused, too many failures: %s (retry in %.0f s)", who, math.ceil(wait))
+                detail = f"Too many failed sign-ins: try again in {math.ceil(wait)} s."
+                headers = {"Retry-After": str(math.ceil(wait))}
+                await JSONResponse({"detail": detail}, status_code=429, headers=headers)(scope, receive, send)
+                return
+            await asyncio.sleep(wait)  # slowed, not refused: a mistyped password costs a second or two
+        settled = []
 
         async def watch(message) -> None:
-            if message["type"] == "http.response.start":
-                status.append(message["status"])
+            if message["type"] == "http.response.start" and not settled:
+                settled.append(self._settle(keys, who, message["status"] == 200))  # before the client has it
             await send(message)
 
-        await self.app(scope, _replay(body), watch)
-        if status and status[0] == 200:
-            self.failures.succeeded(stamp, *keys)
+        try:
+            await self.app(scope, _replay(body), watch)
+        finally:
+            if not settled:  # no answer at all: counted as a failure
+                self._settle(keys, who, False)
+
+    def _settle(self, keys: tuple[str, ...], who: str, success: bool) -> bool:
+        self.failures.done(keys, success)
+        if success:
             audit.info("signed in: %s", who)
         else:
-            count = self.failures.count(keys[0])
-            audit.warning("failed sign-in: %s (%d in %d min)", who, count, WINDOW_S // 60)
+            audit.warning("failed sign-in: %s (%d in %d min)", who, self.failures.count(keys[0]), WINDOW_S // 60)
+        return success
 
 
 async def _username(scope, body: bytes) -> str:
