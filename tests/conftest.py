@@ -461,3 +461,41 @@ def run_load(url: str, model: Path, folder: Path, logins: list[tuple[str, str]] 
 def load_test():
     """``load_test(url, model_path, folder, logins=None) -> stats``: the 20-session x 10-prompt load test."""
     return run_load
+
+
+# --- the page in Chromium ----------------------------------------------------------------------------------
+CHROMIUM = Path("/usr/bin/chromium")
+LOADED = "i => !!i && i.complete && i.naturalWidth > 0"
+
+
+def click_view(page, x: int, y: int, image_width: int) -> None:
+    """Click image pixel (x, y) of the viewer's picture (shown enlarged, scaled down to fit, centred) and wait
+    until the updated picture has loaded."""
+    view = page.locator("#view img")
+    old = view.get_attribute("src")
+    view.scroll_into_view_if_needed()
+    box = view.bounding_box()
+    nat_w, nat_h = view.evaluate("i => [i.naturalWidth, i.naturalHeight]")
+    r, s = min(box["width"] / nat_w, box["height"] / nat_h, 1), nat_w / image_width
+    page.mouse.click(
+        box["x"] + (box["width"] - nat_w * r) / 2 + (x + 0.5) * s * r,
+        box["y"] + (box["height"] - nat_h * r) / 2 + (y + 0.5) * s * r,
+    )
+    script = f"o => {{ const i = document.querySelector('#view img'); return i.src !== o && ({LOADED})(i); }}"
+    page.wait_for_function(script, arg=old)
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """``chromium(playwright) -> Browser``: Debian's headless Chromium (without it the test skips; under CI it
+    fails)."""
+    if not CHROMIUM.exists():
+        _unavailable("needs Debian's chromium (apt-get install chromium)")
+    args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+    return lambda playwright: playwright.chromium.launch(executable_path=str(CHROMIUM), args=args)
+
+
+@pytest.fixture(scope="session")
+def view_click():
+    """``view_click(page, x, y, image_width)``: click an image pixel of the viewer and wait for the new picture."""
+    return click_view

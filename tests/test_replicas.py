@@ -28,7 +28,6 @@ from webapp.feedback.store import FeedbackStore
 from webapp.review.worklist import Worklists
 
 REPO = Path(__file__).resolve().parents[1]
-CHROMIUM = Path("/usr/bin/chromium")
 LOGINS = {"ann": "ann-secret-1", "bob": "bob-secret-2"}
 CASES = 10
 
@@ -89,13 +88,11 @@ class Deployment:
 
 
 @pytest.fixture
-def deployment(pg_server, tiny_model, tmp_path, free_port, image_bytes, unavailable):
+def deployment(pg_server, tiny_model, tmp_path, free_port, image_bytes, unavailable, chromium):
     """(deployment, db url, session name): two replicas and nginx over a fresh database holding a review session of
     CASES cases for ann and bob."""
     if not (shutil.which("nginx") or Path("/usr/sbin/nginx").exists()):
         unavailable("no nginx (apt-get install nginx)")
-    if not CHROMIUM.exists():
-        unavailable("no chromium (apt-get install chromium)")
     db = pg_server.new_database()
     auth = tmp_path / "reviewers.txt"
     auth.write_text("".join(f"{user}:{hash_password(pw)}:reviewer\n" for user, pw in LOGINS.items()))
@@ -119,7 +116,9 @@ def deployment(pg_server, tiny_model, tmp_path, free_port, image_bytes, unavaila
 @pytest.mark.postgres
 @pytest.mark.browser
 @pytest.mark.timeout(420)
-def test_two_replicas_behind_nginx_lose_nothing_when_one_is_killed(deployment, tiny_model, load_test, tmp_path):
+def test_two_replicas_behind_nginx_lose_nothing_when_one_is_killed(
+    deployment, tiny_model, load_test, chromium, tmp_path
+):
     from gradio_client import Client
     from playwright.sync_api import sync_playwright
 
@@ -128,9 +127,7 @@ def test_two_replicas_behind_nginx_lose_nothing_when_one_is_killed(deployment, t
     assert stats["requests"] == 200
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-        )
+        browser = chromium(p)
         page = browser.new_page()
         page.goto(proxy.url)
         page.locator("input[type=text]").fill("ann")  # Gradio's login page

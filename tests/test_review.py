@@ -206,3 +206,26 @@ def _review(page: sess.Session, label: str) -> sess.Review:
 def _csv(path: Path) -> list[dict]:
     with open(path, newline="") as fh:
         return list(csv.DictReader(fh))
+
+
+def test_the_panels_show_reviewers_their_own_progress_and_organisers_the_report(db_url, worklist, tiny_model):
+    from webapp.accounts import Account, Accounts
+    from webapp.review.panel import ORGANISERS_ONLY, ReviewPanels
+
+    create = ["review", "create", "--db", db_url, "--name", "pilot", "--manifest", str(worklist), "--reviewers", "ann"]
+    assert cli_main([*create, "--model", str(tiny_model)]) == 0
+    segmenter = Segmenter(tiny_model, provider="cpu")
+    with FeedbackStore.open(db_url) as store:
+        accounts = Accounts([Account("ann", "pw"), Account("org", "pw", "organiser")])
+        panels = ReviewPanels(Desk(Viewer(segmenter, store)), accounts)
+        ann, org = SimpleNamespace(username="ann"), SimpleNamespace(username="org")
+        sessions, line, box, organiser, every = panels.on_load(ann)
+        assert sessions.choices == [("pilot", "pilot")] and box.visible and line.startswith("8 cases")
+        assert not organiser.visible and every.choices == []
+        *outputs, line = panels.on_next(sess.Session(), "lesion", "pilot", ann)
+        assert outputs[0].case.position == 0 and line == f"**Case 1 of {N}** · 0 reviewed · next: case 1"
+        assert panels.on_report("pilot", ann) == (ORGANISERS_ONLY, None, None, None)
+        report, progress, jaccard, kappa = panels.on_report("pilot", org)
+        assert "| ann | 0 of 8 |" in report and list(progress["reviewed"]) == [0] and kappa.empty
+        assert panels.on_load(org)[3].visible and "no review session names you" in panels.on_load(org)[1].lower()
+        assert "not a reviewer" in panels.progress_line(None, "pilot", "org")

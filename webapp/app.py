@@ -32,6 +32,7 @@ from .files import FileGuard
 from .handlers import TIME_LIMIT_S, Viewer
 from .instance import INSTANCE_CHECK, InstanceRoute
 from .review.desk import Desk
+from .review.panel import ReviewPanels
 from .signin import SignInThrottle
 
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
@@ -49,13 +50,16 @@ def build_demo(
     store: FeedbackStore | None = None,
     time_limit_s: float = TIME_LIMIT_S,
     workers: int = 2,
+    accounts: Accounts | None = None,
 ) -> gr.Blocks:
-    """The page, wired to ``segmenter`` (and to ``store`` for reviewer feedback); launch it with :func:`launch`.
+    """The page, wired to ``segmenter`` (and to ``store`` for reviewer feedback and review sessions, whose
+    organiser's view ``accounts`` opens to its organisers); launch it with :func:`launch`.
 
     Model work runs on ``workers`` threads, each request within ``time_limit_s``.
     """
     viewer = Viewer(segmenter, store, time_limit_s, workers, public=(examples_dir,))
     desk = Desk(viewer)
+    panels = ReviewPanels(desk, accounts)
     spec = segmenter.spec
     examples = sorted(examples_dir.glob("*.png")) if examples_dir.is_dir() else []
     gr.set_static_paths([examples_dir])  # served where they are: the upload and cache folder holds no public file
@@ -77,6 +81,7 @@ def build_demo(
                 )
                 status = gr.Markdown(sess.guidance(sess.Session(), "lesion"), elem_id="status")
             with gr.Column(scale=2):
+                panels.worklist_layout()
                 upload = gr.File(label="Ultrasound image: PNG, JPEG, BMP, TIFF or DICOM", elem_id="upload")
                 frame = gr.Slider(0, 1, value=0, step=1, label="Frame (0 = first)", visible=False)
                 mode = gr.Radio(MODE_CHOICES, value="lesion", label="A click adds", elem_id="mode")
@@ -112,6 +117,7 @@ def build_demo(
             gr.Examples([[str(p)] for p in examples], inputs=[upload], label="Examples")
         with gr.Accordion(f"Model: {segmenter.name} {segmenter.version}", open=False):
             gr.Markdown(model_card_markdown(segmenter), elem_id="model-card")
+        panels.organiser_layout()
 
         outputs = [state, view, status, classes, malignant, lesion, mask_file, report_file, submit, review_note]
         ui = dict(api_visibility="private")  # the page's own events; the public API is /segment and /feedback
@@ -128,8 +134,11 @@ def build_demo(
         form = [verdict, corrected, rating, accepted, comment]
         verdict.change(viewer.on_verdict, verdict, corrected, show_progress="hidden", **ui)
         # Once: a second press while the first is being stored is dropped; after it, Submit stays disabled.
-        submit.click(viewer.on_submit, [state, *form], [state, submit, review_note, *form], trigger_mode="once", **ui)
+        submitted = submit.click(
+            viewer.on_submit, [state, *form], [state, submit, review_note, *form], trigger_mode="once", **ui
+        )
         demo.load(viewer.on_load, None, reviewer, **ui)
+        panels.wire(demo, state, mode, outputs, submitted)
         gr.api(viewer.segment, api_name="segment", concurrency_id="model")
         gr.api(viewer.feedback, api_name="feedback", concurrency_id="model")
         if store is not None:  # review sessions (webapp.review.desk)

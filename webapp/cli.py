@@ -69,7 +69,7 @@ def serve_main(args: argparse.Namespace) -> int:
     print(f"liverclick serve: {segmenter.name} {segmenter.version} on {segmenter.provider}. {NOTICE}")
     try:
         launch(
-            build_demo(segmenter, store=store, workers=args.max_concurrency),
+            build_demo(segmenter, store=store, workers=args.max_concurrency, accounts=auth),
             host=args.host,
             port=args.port,
             max_concurrency=args.max_concurrency,

@@ -135,7 +135,7 @@ class Viewer:
         in the page and in a toast."""
         try:
             return self.present(self.deadline.run(action), mode)
-        except (ImageError, PromptError, RequestTimeout) as exc:
+        except (ImageError, PromptError, FeedbackError, RequestTimeout) as exc:
             message = str(exc)
         except Exception:
             log.exception("a viewer request failed")

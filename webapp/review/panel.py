@@ -1,0 +1,140 @@
+"""The viewer's review panels: a reviewer's worklist, and the organiser's view of a session's progress and agreement.
+
+The worklist drives the viewer through its session and handler functions (``Desk.open`` makes the viewer's
+session for a case, ``Viewer.attempt`` runs it and renders the page's outputs), not through any one image
+widget: the same wiring serves whatever view the page has. Roles are checked on the server at every event; a
+reviewer sees only their own sessions and progress, the organiser's view only organisers.
+"""
+
+import gradio as gr
+import pandas as pd
+
+from .. import session as sess
+from ..accounts import Accounts
+from ..feedback.record import FeedbackError
+from .agreement import agreement_markdown, agreement_report
+from .desk import Desk
+
+ORGANISERS_ONLY = "The organiser's view is for logins marked as organisers."
+
+
+class ReviewPanels:
+    """The two panels: lay them out with :meth:`worklist_layout` and :meth:`organiser_layout`, then :meth:`wire`."""
+
+    def __init__(self, desk: Desk, accounts: Accounts | None) -> None:
+        self.desk, self.accounts = desk, accounts
+
+    # --- layout ----------------------------------------------------------------------------------------------
+    def worklist_layout(self) -> None:
+        with gr.Accordion("Review sessions", open=True, visible=False, elem_id="worklist") as self.box:
+            self.session = gr.Dropdown([], value=None, label="Session", elem_id="worklist-session")
+            with gr.Row():
+                self.next = gr.Button("Next case", variant="primary", size="sm", elem_id="next-case")
+                self.number = gr.Number(None, label="Case number", precision=0, minimum=1, elem_id="case-number")
+                self.open = gr.Button("Open case", size="sm", elem_id="open-case")
+            self.progress = gr.Markdown(elem_id="worklist-progress")
+
+    def organiser_layout(self) -> None:
+        with gr.Accordion("Organiser: review sessions", open=False, visible=False, elem_id="organiser") as self.org:
+            with gr.Row():
+                self.org_session = gr.Dropdown([], value=None, label="Session", elem_id="organiser-session")
+                self.refresh = gr.Button("Refresh", size="sm")
+            self.report = gr.Markdown(elem_id="organiser-report")
+            with gr.Row():
+                self.progress_plot = gr.BarPlot(x="reviewer", y="reviewed", title="Cases reviewed", y_lim=[0, None])
+                self.jaccard_plot = gr.BarPlot(
+                    x="reviewer", y="jaccard", color="against", title="Outline Jaccard index", y_lim=[0, 1]
+                )
+                self.kappa_plot = gr.BarPlot(x="pair", y="kappa", title="Cohen's kappa (class)", y_lim=[-1, 1])
+
+    def wire(self, demo: gr.Blocks, state: gr.State, mode: gr.Radio, outputs: list, submitted) -> None:
+        """Events: ``outputs`` are the viewer's model-event outputs; ``submitted``, the feedback panel's Submit
+        event, after which the progress is shown again."""
+        ui = dict(api_visibility="private")
+        model = dict(ui, concurrency_id="model", show_progress="minimal")
+        demo.load(self.on_load, None, [self.session, self.progress, self.box, self.org, self.org_session], **ui)
+        self.next.click(self.on_next, [state, mode, self.session], [*outputs, self.progress], **model)
+        self.open.click(self.on_open, [state, mode, self.session, self.number], [*outputs, self.progress], **model)
+        self.session.change(self.on_progress, [state, self.session], self.progress, show_progress="hidden", **ui)
+        submitted.then(self.on_progress, [state, self.session], self.progress, show_progress="hidden", **ui)
+        plots = [self.report, self.progress_plot, self.jaccard_plot, self.kappa_plot]
+        self.org_session.change(self.on_report, self.org_session, plots, **ui)
+        self.refresh.click(self.on_report, self.org_session, plots, **ui)
+
+    # --- the reviewer ----------------------------------------------------------------------------------------
+    def on_load(self, request: gr.Request) -> tuple:
+        """The signed-in user's sessions (and, for an organiser, every session)."""
+        user = request.username
+        if self.desk.worklists is None or not user:
+            return gr.Dropdown(), "", gr.Accordion(visible=False), gr.Accordion(visible=False), gr.Dropdown()
+        mine = [s.name for s in self.desk.worklists.sessions(user)]
+        organiser = self.accounts is not None and self.accounts.is_organiser(user)
+        every = [s.name for s in self.desk.worklists.sessions()] if organiser else []
+        first = mine[0] if mine else None
+        return (
+            gr.Dropdown(choices=mine, value=first),
+            self.progress_line(None, first, user) if mine else "No review session names you.",
+            gr.Accordion(visible=bool(mine)),
+            gr.Accordion(visible=organiser),
+            gr.Dropdown(choices=every, value=None),
+        )
+
+    def on_next(self, page: sess.Session, mode: str, name: str | None, request: gr.Request) -> tuple:
+        return self._open(page, mode, name, None, request.username)
+
+    def on_open(self, page: sess.Session, mode: str, name: str | None, number, request: gr.Request) -> tuple:
+        if number is None:
+            gr.Warning("give the case's number")
+            return (*self.desk.viewer.present(page, mode), gr.skip())
+        return self._open(page, mode, name, int(number) - 1, request.username)
+
+    def _open(self, page: sess.Session, mode: str, name: str | None, position: int | None, user: str | None):
+        if not name:
+            gr.Warning("choose a session first")
+            return (*self.desk.viewer.present(page, mode), gr.skip())
+        out = self.desk.viewer.attempt(page, mode, lambda: self.desk.open(page, name, user, position))
+        return (*out, self.progress_line(out[0], name, user))
+
+    def on_progress(self, page: sess.Session, name: str | None, request: gr.Request) -> str:
+        return self.progress_line(page, name, request.username) if name else ""
+
+    def progress_line(self, page: sess.Session | None, name: str, user: str | None) -> str:
+        """'Case k of N open; r reviewed; next: case m' for the user's session ``name``."""
+        try:
+            session = self.desk.session_for(name, user)
+        except FeedbackError as exc:
+            return f"**{exc}**"
+        done = self.desk.worklists.reviewed(session, user)
+        upcoming = next((p for p in range(session.size) if p not in done), None)
+        shown = page.case if page is not None and page.case and page.case.session == name else None
+        parts = [f"**Case {shown.position + 1} of {session.size}**" if shown else f"{session.size} cases"]
+        parts.append(f"{len(done)} reviewed")
+        parts.append(f"next: case {upcoming + 1}" if upcoming is not None else "all reviewed")
+        return " · ".join(parts)
+
+    # --- the organiser ---------------------------------------------------------------------------------------
+    def on_report(self, name: str | None, request: gr.Request) -> tuple:
+        """The session's agreement report and its plots, for organisers only."""
+        if self.accounts is None or not self.accounts.is_organiser(request.username):
+            return ORGANISERS_ONLY, None, None, None
+        if not name or self.desk.worklists is None:
+            return "", None, None, None
+        worklists = self.desk.worklists
+        report, _ = agreement_report(worklists, worklists.session(name))
+        reviewers = report["reviewers"]
+        progress = pd.DataFrame([{k: r[k] for k in ("reviewer", "reviewed")} for r in reviewers])
+        against = {"model": "outline_jaccard_with_model", "reference": "outline_jaccard_against_reference"}
+        jaccard = pd.DataFrame(
+            [
+                {"reviewer": r["reviewer"], "against": name, "jaccard": r[key]}
+                for r in reviewers
+                for name, key in against.items()
+                if r[key] is not None
+            ],
+            columns=["reviewer", "against", "jaccard"],
+        )
+        kappa = pd.DataFrame(
+            [{"pair": f"{p['a']} / {p['b']}", "kappa": p["kappa"]} for p in report["pairs"] if p["kappa"] is not None],
+            columns=["pair", "kappa"],
+        )
+        return agreement_markdown(report), progress, jaccard, kappa
