@@ -166,6 +166,9 @@ def test_a_review_session_from_creation_to_the_agreement_export(db_url, worklist
                 == saved
             )
         assert worklists.progress(session) == {"ann": N, "bob": len(BOB_CLASSES)}
+        for bad in ("x", float("inf"), 0, N + 1):
+            with pytest.raises(Exception, match="whole number from 1|has cases 1 to 8"):
+                desk.case("pilot", bob, position=bad)
 
     assert cli_main(["review", "status", "--db", db_url]) == 0
     out = capsys.readouterr().out

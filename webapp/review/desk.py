@@ -10,6 +10,8 @@ The API (``gr.api``; Gradio reads the types from the annotations, so no ``from _
   the same ``request_id`` stores nothing new). Positions count from 1, as "case k of N" does.
 """
 
+import math
+
 import gradio as gr
 from gradio import FileData
 
@@ -100,7 +102,7 @@ class Desk:
         """A case of one of your review sessions: its image (PNG, 8-bit grayscale) and {"session", "position",
         "of", "case", "prompt", "reviewed"}. position: from 1; none gives the first case you have not reviewed."""
         with api_errors("case"):
-            stored, case = self.fetch(session, request.username, None if position is None else int(position) - 1)
+            stored, case = self.fetch(session, request.username, None if position is None else _index(position))
             image = self.viewer.workspace.write_once(request.username, "case.png", encode_png(case.image))
             reviewed = case.position in self.worklists.reviewed(stored, request.username)
             info = {
@@ -132,7 +134,7 @@ class Desk:
         your id for this write (a retry with it stores nothing new). Returns {"id", "predicted_class",
         "class_probs", "area_px", "next"}, next being the next case you have not reviewed (from 1), or null."""
         with api_errors("review"):
-            stored, case = self.fetch(session, request.username, int(position) - 1)
+            stored, case = self.fetch(session, request.username, _index(position))
             review = sess.Review(agree, outline_rating, accepted, corrected_class, comment)
 
             def work() -> tuple[int, Prediction]:
@@ -155,3 +157,11 @@ class Desk:
             upcoming = self.worklists.next_position(stored, request.username)
         answer = prediction_json(prediction, FEEDBACK_ANSWER)
         return {"id": feedback_id, **answer, "next": None if upcoming is None else upcoming + 1}
+
+
+def _index(position) -> int:
+    """A case number from a client (from 1) -> its position (from 0)."""
+    number = isinstance(position, (int, float)) and not isinstance(position, bool) and math.isfinite(position)
+    if not number or position != int(position):
+        raise WorklistError(f"the case number must be a whole number from 1, got {position!r}"[:120])
+    return int(position) - 1
