@@ -1,9 +1,11 @@
 """Batch prediction from a JSONL file of requests (``liverclick predict``).
 
 One request a line: ``{"id": "a1", "image": "path.png", "clicks": [{"x": 120, "y": 88, "positive": true}],
-"box": [x0, y0, x1, y1], "frame": 0}``. Relative image paths are taken from the folder of the requests
-file. Each request writes ``<id>.png`` (mask 0/255 at the image's own size) and a line of
-``results.jsonl``; a bad line gets an ``error`` entry and the batch goes on.
+"box": [x0, y0, x1, y1], "frame": 0, "previous_mask": "before.png"}``. The clicks are an ordered history:
+the answer is the outline the viewer shows after the last of them (replayed, one pass per click), or, with
+``previous_mask`` (the outline before the last click, 0/255 at the image's size), one pass. Relative paths
+are taken from the folder of the requests file. Each request writes ``<id>.png`` (mask 0/255 at the image's
+own size) and a line of ``results.jsonl``; a bad line gets an ``error`` entry and the batch goes on.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import cv2
 import numpy as np
 
 from .cli import CommandError, open_model, set_command
-from .imageio import ImageError, load_image
+from .imageio import ImageError, load_image, load_outline
 from .prompt import Prompt, PromptError, parse_json, request_frame
 from .runtime import Predictor
 from .serialize import PREDICT_RESULT, prediction_json
@@ -41,8 +43,9 @@ class BatchSummary:
         return self.total > 0 and self.failed == self.total
 
 
-def parse_request(line: str, base_dir: Path) -> tuple[str, Path, Prompt, int]:
-    """One JSONL line -> (id, image path, prompt, frame); RequestError with a clear reason otherwise."""
+def parse_request(line: str, base_dir: Path) -> tuple[str, Path, Prompt, int, Path | None]:
+    """One JSONL line -> (id, image path, prompt, frame, previous mask path or None); RequestError with a clear
+    reason otherwise."""
     req = parse_json(line, "the request")
     if not isinstance(req, dict):
         raise RequestError("a request must be a JSON object")
@@ -51,11 +54,17 @@ def parse_request(line: str, base_dir: Path) -> tuple[str, Path, Prompt, int]:
         raise RequestError("'id' must be a string of letters, digits, '.', '_' or '-' (it names the mask file)")
     if not isinstance(req.get("image"), str):
         raise RequestError("'image' must be a path")
-    image = Path(req["image"]).expanduser()
-    if not image.is_absolute():
-        image = base_dir / image
+    previous = req.get("previous_mask")
+    if previous is not None and not isinstance(previous, str):
+        raise RequestError("'previous_mask' must be the path of a PNG")
     frame = request_frame(req)
-    return rid, image, Prompt.from_dict(req), frame
+    image, previous = (None if p is None else _resolve(p, base_dir) for p in (req["image"], previous))
+    return rid, image, Prompt.from_dict(req), frame, previous
+
+
+def _resolve(path: str, base_dir: Path) -> Path:
+    p = Path(path).expanduser()
+    return p if p.is_absolute() else base_dir / p
 
 
 def iter_requests(path: Path) -> Iterator[tuple[int, str]]:
@@ -75,13 +84,14 @@ def run_batch(segmenter: Predictor, requests: Path, out_dir: Path, progress=None
             summary.total += 1
             record: dict = {"line": number}
             try:
-                rid, image_path, prompt, frame = parse_request(line, requests.parent)
+                rid, image_path, prompt, frame, previous_path = parse_request(line, requests.parent)
                 record["id"] = rid
                 if rid in seen:
                     raise RequestError(f"id '{rid}' was already used on an earlier line")
                 seen.add(rid)
                 image = load_image(image_path, frame=frame)
-                pred = segmenter.predict(image, prompt)
+                previous = None if previous_path is None else load_outline(previous_path, image.width, image.height)
+                pred = segmenter.replay(image, prompt, previous)
                 mask_file = f"{rid}.png"
                 cv2.imwrite(str(out_dir / mask_file), pred.mask.astype(np.uint8) * 255)
                 record.update(prediction_json(pred, PREDICT_RESULT, mask=mask_file))

@@ -181,3 +181,20 @@ def _dicom_spacing(ds) -> tuple[float, float] | None:
         if dx and dy and units == (3, 3):  # 3 = centimetres
             return abs(float(dy)) * 10.0, abs(float(dx)) * 10.0
     return None
+
+
+def load_outline(source: str | os.PathLike | bytes, width: int, height: int) -> np.ndarray:
+    """An outline given back to the model (a request's ``previous_mask``): a PNG (path or bytes) of the image's
+    own size holding only 0 and 255 (or 0 and 1); ImageError naming what is wrong otherwise."""
+    data = _read_bytes(source)
+    try:
+        img = Image.open(io.BytesIO(data))
+        img.load()
+    except Exception:
+        raise ImageError("the previous mask is not a readable image (a PNG of 0 and 255)") from None
+    if img.size != (width, height):
+        raise ImageError(f"the previous mask is {img.size[0]} x {img.size[1]} pixels; the image is {width} x {height}")
+    values = np.asarray(img.convert("L"))
+    if not set(np.unique(values).tolist()) <= {0, 1, 255}:
+        raise ImageError("the previous mask must be binary: only 0 and 255 (or 0 and 1)")
+    return values > 0

@@ -1,4 +1,4 @@
-"""From a grayscale image and a prompt to the model's (3, S, S) input, as the contract says.
+"""From a grayscale image, a prompt and the previous outline to the model's (C, S, S) input, as the contract says.
 
 Training (after augmentation), evaluation and the runtime all build their inputs here.
 """
@@ -19,17 +19,38 @@ def encode_image(model_gray: np.ndarray, spec: InputSpec) -> np.ndarray:
 
 
 def encode_clicks(fg_model: np.ndarray, bg_model: np.ndarray, spec: InputSpec) -> np.ndarray:
-    """Model-space click positions -> channels 1 and 2 (distance / truncation, in [0, 1])."""
-    maps = distance_maps(fg_model, bg_model, spec.input_size, spec.distance_truncation)
-    return maps / np.float32(spec.distance_truncation)
+    """Model-space click positions -> the contract's click channels (distance / truncation, and/or disks)."""
+    reach = max(spec.distance_truncation, spec.disk_radius)
+    dist = distance_maps(fg_model, bg_model, spec.input_size, reach)
+    parts = []
+    if spec.click_encoding in ("distance", "both"):
+        parts.append(np.minimum(dist, np.float32(spec.distance_truncation)) / np.float32(spec.distance_truncation))
+    if spec.click_encoding in ("disk", "both"):
+        parts.append((dist <= spec.disk_radius).astype(np.float32))
+    return np.concatenate(parts) if len(parts) > 1 else parts[0]
 
 
 def prompt_channels(prompt: Prompt, frame: Letterbox, spec: InputSpec) -> np.ndarray:
-    """The two distance channels of a prompt seen through ``frame``."""
+    """The click channels of a prompt seen through ``frame``."""
     return encode_clicks(frame.points_to_model(prompt.points(True)), frame.points_to_model(prompt.points(False)), spec)
 
 
-def model_input(gray: np.ndarray, prompt: Prompt, frame: Letterbox, spec: InputSpec) -> np.ndarray:
-    """(3, S, S) float32 input for one image region and prompt."""
+def previous_channel(previous: np.ndarray | None, frame: Letterbox) -> np.ndarray:
+    """(1, S, S) float32: the previous outline (image-size bool mask) seen through ``frame``; zeros if none."""
+    if previous is None:
+        return np.zeros((1, frame.size, frame.size), np.float32)
+    return (frame.image_to_model(previous.astype(np.float32)) >= 0.5).astype(np.float32)[None]
+
+
+def model_input(
+    gray: np.ndarray, prompt: Prompt, frame: Letterbox, spec: InputSpec, previous: np.ndarray | None = None
+) -> np.ndarray:
+    """(C, S, S) float32 input for one image region, prompt and (with a previous-mask contract) previous outline."""
     image = encode_image(frame.image_to_model(gray), spec)
-    return np.concatenate([image[None], prompt_channels(prompt, frame, spec)])
+    return assemble(image, prompt_channels(prompt, frame, spec), previous_channel(previous, frame), spec)
+
+
+def assemble(image: np.ndarray, clicks: np.ndarray, previous: np.ndarray, spec: InputSpec) -> np.ndarray:
+    """Stack the encoded image, the click channels and (when the contract has it) the previous outline."""
+    parts = [image[None], clicks] + ([previous] if spec.previous_mask else [])
+    return np.concatenate(parts).astype(np.float32, copy=False)

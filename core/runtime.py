@@ -19,13 +19,13 @@ from pathlib import Path
 import numpy as np
 
 from .contract import CARD_METADATA_KEY, SPEC_METADATA_KEY, ContractError, InputSpec
-from .framing import frame_for, needs_first_pass, outline_extent
+from .framing import correction_extent, frame_for, needs_first_pass, outline_extent
 from .geometry import Letterbox
 from .imageio import UltrasoundImage, to_gray_uint8
 from .models import resolve_model
 from .postprocess import lesion_mask
-from .preprocess import encode_image, model_input, prompt_channels
-from .prompt import Prompt
+from .preprocess import assemble, encode_image, model_input, previous_channel, prompt_channels
+from .prompt import Box, Prompt, PromptError
 
 INPUT_NAME = "input"
 MASK_OUTPUT = "mask_prob"
@@ -86,6 +86,7 @@ class Prediction:
     malignant_prob: float
     region: tuple[int, int, int, int]  # the image region the model saw (x0, y0, x1, y1)
     timings_ms: dict[str, float] = field(default_factory=dict)
+    operating_points: tuple[tuple[str, float], ...] = ()  # the model's thresholds on malignant_prob (contract)
 
     @property
     def area_px(self) -> int:
@@ -108,7 +109,7 @@ class Predictor:
     card: dict
 
     def run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Raw network: (N, 3, S, S) inputs -> (N, S, S) mask probabilities, (N, C) class probabilities."""
+        """Raw network: (N, C, S, S) inputs -> (N, S, S) mask probabilities, (N, C) class probabilities."""
         raise NotImplementedError
 
     # --- description ------------------------------------------------------------------------
@@ -130,26 +131,40 @@ class Predictor:
         frame = Letterbox.whole(gray.shape[1], gray.shape[0], self.spec.input_size)
         return PreparedImage(gray, frame, encode_image(frame.image_to_model(gray), self.spec), spacing)
 
-    def predict(self, image: PreparedImage | np.ndarray | UltrasoundImage, prompt: Prompt) -> Prediction:
-        """Segment and classify the lesion the prompt points at; the mask is at the image's own size."""
+    def predict(
+        self,
+        image: PreparedImage | np.ndarray | UltrasoundImage,
+        prompt: Prompt,
+        previous: np.ndarray | None = None,
+    ) -> Prediction:
+        """Segment and classify the lesion the prompt points at; the mask is at the image's own size.
+
+        ``previous`` is the outline shown before the prompt's last input (an (H, W) mask), or None for a
+        first click or a new box. It is one network pass: under zoom-in the model looks around the box, or
+        around the previous outline and the clicks; only a first click without either needs a whole-image
+        pass first.
+        """
         start = time.perf_counter()
         prepared = image if isinstance(image, PreparedImage) else self.prepare(image)
         prompt.validate(prepared.width, prepared.height)
+        previous = _checked_previous(previous, prepared)
         fg = prompt.points(True)
         timings: dict[str, float] = {}
         outline = None
-        if needs_first_pass(prompt, self.spec):
-            # Clicks only: a whole-image pass finds the lesion's extent, then the model looks closer.
+        if needs_first_pass(prompt, self.spec, previous):
+            # A first click: a whole-image pass finds the lesion's extent, then the model looks closer.
             t = time.perf_counter()
-            prob, _ = self.run(self._whole_image_input(prepared, prompt)[None])
+            prob, _ = self.run(self._whole_image_input(prepared, prompt, None)[None])
             timings["first_pass"] = _elapsed_ms(t)
             first = lesion_mask(prepared.frame.model_to_image(prob[0]), self.spec.mask_threshold, fg)
             outline = outline_extent(first, fg)
+        elif previous is not None:
+            outline = correction_extent(previous, prompt)
         frame = frame_for(prompt, prepared.width, prepared.height, self.spec, outline)
         if frame == prepared.frame:
-            x = self._whole_image_input(prepared, prompt)
+            x = self._whole_image_input(prepared, prompt, previous)
         else:
-            x = model_input(prepared.gray, prompt, frame, self.spec)
+            x = model_input(prepared.gray, prompt, frame, self.spec, previous)
         t = time.perf_counter()
         prob, probs = self.run(x[None])
         timings["inference"] = _elapsed_ms(t)
@@ -159,11 +174,33 @@ class Predictor:
         timings["total"] = _elapsed_ms(start)
         class_probs = {n: float(p) for n, p in zip(self.spec.class_names, probs[0], strict=True)}
         malignant = float(sum(probs[0][i] for i in self.spec.malignant_indices))
-        return Prediction(mask, class_probs, malignant, frame.region, timings)
+        return Prediction(mask, class_probs, malignant, frame.region, timings, self.spec.operating_points)
 
-    def _whole_image_input(self, prepared: PreparedImage, prompt: Prompt) -> np.ndarray:
+    def replay(
+        self, image: PreparedImage | np.ndarray | UltrasoundImage, prompt: Prompt, previous: np.ndarray | None = None
+    ) -> Prediction:
+        """What the viewer shows after the prompt's last input, for a prompt that is an ordered history.
+
+        Given ``previous`` (the outline before the last input) it is one pass; otherwise the history is
+        replayed as the viewer reaches it, one pass per input, each fed the outline before it (a box starts
+        afresh; background clicks before any lesion click wait for one).
+        """
+        prepared = image if isinstance(image, PreparedImage) else self.prepare(image)
+        prompt.validate(prepared.width, prepared.height)
+        if previous is not None:
+            return self.predict(prepared, prompt, None if isinstance(prompt.inputs[-1], Box) else previous)
+        prediction = None
+        for k in range(1, len(prompt.inputs) + 1):
+            part = Prompt(prompt.inputs[:k])
+            if isinstance(part.inputs[-1], Box):
+                prediction = None
+            if len(part.points(True)):
+                prediction = self.predict(prepared, part, None if prediction is None else prediction.mask)
+        return prediction
+
+    def _whole_image_input(self, prepared: PreparedImage, prompt: Prompt, previous: np.ndarray | None) -> np.ndarray:
         channels = prompt_channels(prompt, prepared.frame, self.spec)
-        return np.concatenate([prepared.image_channel[None], channels])
+        return assemble(prepared.image_channel, channels, previous_channel(previous, prepared.frame), self.spec)
 
 
 class Segmenter(Predictor):
@@ -199,7 +236,7 @@ class Segmenter(Predictor):
         self._input_dtype = np.float16 if "float16" in self.session.get_inputs()[0].type else np.float32
 
     def run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Raw network: (N, 3, S, S) inputs -> (N, S, S) mask probabilities, (N, C) class probabilities."""
+        """Raw network: (N, C, S, S) inputs -> (N, S, S) mask probabilities, (N, C) class probabilities."""
         mask, probs = self.session.run(
             [MASK_OUTPUT, CLASS_OUTPUT], {INPUT_NAME: np.ascontiguousarray(batch, dtype=self._input_dtype)}
         )
@@ -224,6 +261,20 @@ def parse_metadata(meta: dict[str, str]) -> tuple[InputSpec, dict]:
     except json.JSONDecodeError:
         card = {}
     return spec, card
+
+
+def _checked_previous(previous: np.ndarray | None, prepared: PreparedImage) -> np.ndarray | None:
+    """The previous outline as a bool mask of the image's size; None when absent or empty."""
+    if previous is None:
+        return None
+    previous = np.asarray(previous)
+    if previous.shape != (prepared.height, prepared.width):
+        raise PromptError(
+            f"the previous mask is {previous.shape[1] if previous.ndim > 1 else '?'} x {previous.shape[0]} pixels; "
+            f"the image is {prepared.width} x {prepared.height}"
+        )
+    previous = previous.astype(bool)
+    return previous if previous.any() else None
 
 
 def _elapsed_ms(since: float) -> float:

@@ -18,6 +18,9 @@ def register(subparsers) -> None:
     p.add_argument("--opset", type=int, default=18)
     p.add_argument("--card", type=Path, default=None, help="JSON with model-card fields to embed")
     p.add_argument("--report", type=Path, default=None, help="evaluation report whose figures go into the card")
+    p.add_argument(
+        "--calibration", type=Path, default=None, help="temperature and operating points (liverclick calibrate)"
+    )
     set_command(p, export_main)
 
 
@@ -27,8 +30,13 @@ def export_main(args: argparse.Namespace) -> int:
     card = json.loads(args.card.read_text()) if args.card else {}
     if args.report:
         card["metrics"] = metrics_from_report(json.loads(args.report.read_text()))
+    calibration = json.loads(args.calibration.read_text()) if args.calibration else None
+    if calibration:
+        card["calibration"] = {k: calibration[k] for k in ("temperature", "fitted_on", "rates_at_points")}
     try:
-        report = export_onnx(args.checkpoint, args.out, fp16=args.fp16, opset=args.opset, card=card)
+        report = export_onnx(
+            args.checkpoint, args.out, fp16=args.fp16, opset=args.opset, card=card, calibration=calibration
+        )
     except ParityError as exc:
         print(f"liverclick export: {exc}; no file written", file=sys.stderr)
         return 1

@@ -1,9 +1,10 @@
 """Checkpoint -> ONNX, with the contract inside and a parity gate that the file must pass.
 
-``liverclick export --checkpoint CKPT --out MODEL.onnx [--fp16] [--opset N] [--card CARD.json]``
+``liverclick export --checkpoint CKPT --out MODEL.onnx [--fp16] [--opset N] [--card CARD.json] [--calibration C.json]``
 
-1. Wrap the network so it returns probabilities (sigmoid / softmax folded in), export one self-contained
-   file with named input ``input`` (N, 3, S, S) and outputs ``mask_prob`` (N, 1, S, S), ``class_probs``.
+1. Wrap the network so it returns probabilities (sigmoid and the calibrated softmax folded in), export one
+   self-contained file with named input ``input`` (N, C, S, S) and outputs ``mask_prob`` (N, 1, S, S),
+   ``class_probs``.
 2. Write the input spec and a model-card summary into the ONNX metadata; ``onnx.checker`` full check.
 3. Parity gate: the file in ONNX Runtime and the checkpoint in PyTorch on the same fixed inputs
    (phantom images with simulated box and click prompts, built by ``core`` as at run time) must agree:
@@ -17,15 +18,16 @@ import json
 import logging
 import tempfile
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+import cv2
 import numpy as np
 import onnx
 import torch
 
 from core.contract import CARD_METADATA_KEY, SPEC_METADATA_KEY, InputSpec
-from core.framing import frame_for
+from core.framing import correction_extent, frame_for
 from core.metrics import jaccard
 from core.preprocess import model_input
 from core.runtime import CLASS_OUTPUT, INPUT_NAME, MASK_OUTPUT, Segmenter
@@ -75,8 +77,8 @@ class ParityReport:
 
 
 def parity_inputs(spec: InputSpec, n_images: int = 4, seed: int = 0) -> np.ndarray:
-    """(N, 3, S, S) fixed inputs: phantoms with two-click and one-click prompts, as the runtime builds them
-    (a one-click prompt as the runtime's first pass sees it, the whole image)."""
+    """(N, C, S, S) fixed inputs: phantoms with two-click and one-click prompts, as the runtime builds them, and
+    for a previous-outline contract a corrective click with an earlier outline (the reference, shrunk)."""
     batch = []
     for i in range(n_images):
         gray, mask = make_phantom(PHANTOM_CLASSES[i % len(PHANTOM_CLASSES)], seed + i)
@@ -84,6 +86,10 @@ def parity_inputs(spec: InputSpec, n_images: int = 4, seed: int = 0) -> np.ndarr
         for mode in MODES:
             (prompt,) = evaluation_prompts(mask, mode, 1, seed=seed, case_id=f"phantom_{i}")
             batch.append(model_input(gray, prompt, frame_for(prompt, w, h, spec), spec))
+        if spec.previous_mask:  # a corrective click on the last prompt, with an earlier outline
+            earlier = cv2.erode(mask.astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool)
+            frame = frame_for(prompt, w, h, spec, correction_extent(earlier, prompt))
+            batch.append(model_input(gray, prompt, frame, spec, previous=earlier))
     return np.stack(batch).astype(np.float32)
 
 
@@ -91,7 +97,7 @@ def check_parity(onnx_path: Path, net: torch.nn.Module, spec: InputSpec, fp16: b
     """Compare the ONNX file in ONNX Runtime with the PyTorch network on :func:`parity_inputs`."""
     x = parity_inputs(spec)
     with torch.no_grad():
-        ref_mask, ref_cls = (t.numpy() for t in WithProbabilities(net).eval()(torch.from_numpy(x)))
+        ref_mask, ref_cls = (t.numpy() for t in WithProbabilities(net, spec.temperature).eval()(torch.from_numpy(x)))
     session = Segmenter(onnx_path, provider="auto")
     got_mask, got_cls = [], []
     for i in range(len(x)):  # one at a time, as clicks arrive
@@ -169,15 +175,25 @@ def _rounded(value, digits: int = 4):
 
 
 def export_onnx(
-    checkpoint: Path, out: Path, fp16: bool = False, opset: int = 18, card: dict | None = None
+    checkpoint: Path,
+    out: Path,
+    fp16: bool = False,
+    opset: int = 18,
+    card: dict | None = None,
+    calibration: dict | None = None,
 ) -> ParityReport:
-    """Export, embed contract and card, check, gate; the file appears at ``out`` only if the gate passes."""
+    """Export, embed contract and card, check, gate; the file appears at ``out`` only if the gate passes.
+
+    ``calibration`` (from ``liverclick calibrate``) sets the contract's temperature, folded into the exported
+    class probabilities, and its operating points."""
     net, cfg, spec, ckpt = load_checkpoint(checkpoint)
+    if calibration:
+        spec = replace(spec, temperature=calibration["temperature"], operating_points=calibration["operating_points"])
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
         tmp_path = Path(tmp) / out.name
-        _torch_export(WithProbabilities(net).eval(), spec.input_size, tmp_path, opset)
+        _torch_export(WithProbabilities(net, spec.temperature).eval(), spec, tmp_path, opset)
         model = onnx.load(str(tmp_path))
         if fp16:
             from onnxruntime.transformers.float16 import convert_float_to_float16
@@ -195,8 +211,8 @@ def export_onnx(
     return report
 
 
-def _torch_export(module: torch.nn.Module, size: int, path: Path, opset: int) -> None:
-    dummy = torch.zeros(1, 3, size, size)
+def _torch_export(module: torch.nn.Module, spec: InputSpec, path: Path, opset: int) -> None:
+    dummy = torch.zeros(1, spec.in_channels, spec.input_size, spec.input_size)
     logging.getLogger("onnxscript").setLevel(logging.ERROR)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -5,9 +5,10 @@ The PostgreSQL tests start a throwaway server (initdb + pg_ctl on a free loopbac
 unprivileged user when run as root). Without PostgreSQL binaries or psycopg they skip and say why; under CI (CI set)
 they fail instead, because CI installs both.
 
-The tiny model is built with onnx.helper (no torch). Mask: sigmoid(gain * (radius - fg_distance)), the pixels
-within ``radius`` (a fraction of the distance truncation) of a foreground click. Classes: softmax of a fixed
-linear map of the channel means.
+The tiny model is built with onnx.helper (no torch). Mask: sigmoid(gain * (radius - fg_distance) + 2 gain *
+previous_mask), the pixels within ``radius`` (a fraction of the distance truncation) of a foreground click, and
+with a previous-outline contract those of the previous outline too. Classes: softmax of a fixed linear map of
+the channel means.
 """
 
 import io
@@ -48,10 +49,12 @@ def build_tiny_model(
     spec_json: str | None = None,
     card: dict | None = None,
 ) -> Path:
-    n_cls = spec.num_classes
-    w_mask = np.array([0.0, -gain, 0.0], dtype=np.float32).reshape(1, 3, 1, 1)
+    n_cls, c = spec.num_classes, spec.in_channels
+    # Lesion: within `radius` (a fraction of the truncation) of a foreground click, or inside the previous outline.
+    weights = {"fg_distance": -gain, "previous_mask": 2 * gain}
+    w_mask = np.array([weights.get(name, 0.0) for name in spec.channels], dtype=np.float32).reshape(1, c, 1, 1)
     b_mask = np.array([gain * radius], dtype=np.float32)
-    w_cls = np.random.default_rng(0).normal(size=(3, n_cls)).astype(np.float32)
+    w_cls = np.random.default_rng(0).normal(size=(c, n_cls)).astype(np.float32)
     nodes = [
         helper.make_node("Conv", ["input", "w_mask", "b_mask"], ["mask_logit"]),
         helper.make_node("Sigmoid", ["mask_logit"], ["mask_prob"]),
@@ -64,7 +67,7 @@ def build_tiny_model(
     graph = helper.make_graph(
         nodes,
         "tiny",
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3, s, s])],
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", c, s, s])],
         [
             helper.make_tensor_value_info("mask_prob", TensorProto.FLOAT, ["N", 1, s, s]),
             helper.make_tensor_value_info("class_probs", TensorProto.FLOAT, ["N", n_cls]),

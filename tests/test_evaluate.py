@@ -11,17 +11,17 @@ import pytest
 
 from core.cli import main
 from core.manifest import read_manifest, write_manifest
-from core.prompt import Prompt
 from core.runtime import Segmenter
 from training.adapters import phantom_manifest
 from training.clicks import case_seed
 from training.evaluation.baselines import box_mask, disk_mask, ellipse_mask, shape_scores
 from training.evaluation.compare import ReportMismatch, compare_markdown, compare_reports
 from training.evaluation.markdown import markdown_report
-from training.evaluation.noc import K_CLICKS, NOC_MAX_CLICKS, click_sequence, clicks_to_reach, ji_after
+from training.evaluation.noc import NOC_MAX_CLICKS, click_sequence, clicks_to_reach, ji_after
 from training.evaluation.protocol import evaluate
 from training.evaluation.summary import binary_block
 from training.phantoms import MALIGNANT
+from training.shifts import STRESS_SHIFTS
 
 N_BOOT = 100
 
@@ -87,18 +87,25 @@ def test_shape_scores_by_hand():
 
 
 def test_click_sequence_follows_ritm_corrections():
-    """A stand-in model that finds the lesion's left half, then all of it once a second click is given."""
+    """A stand-in model that finds the lesion's left half from one click, then all of it from the correction
+    (which it must be given with the outline before it)."""
     ref = np.zeros((40, 40), bool)
     ref[10:30, 10:30] = True
     left = ref.copy()
     left[:, 20:] = False
+    seen = []
 
     class Stub:
-        def predict(self, prepared, prompt):
+        def predict(self, prepared, prompt, previous=None):
+            seen.append((prompt, previous))
             return SimpleNamespace(mask=left if len(prompt.clicks) == 1 else ref)
 
-    jis = click_sequence(Stub(), None, ref, Prompt().add_click(15, 20))
-    assert jis == [0.5, 1.0]  # the corrective click made the mask perfect: the sequence ends
+    jis = click_sequence(Stub(), None, ref)
+    assert jis == [0.5, 1.0]  # the corrective click made the outline perfect: the sequence ends
+    (first, none), (second, previous) = seen
+    assert first.clicks[0].positive and (first.clicks[0].x, first.clicks[0].y) == (19.0, 19.0)  # the deepest point
+    assert none is None and previous is left  # the correction is fed the outline it corrects
+    assert second.clicks[1].positive and second.clicks[1].x >= 20  # in the missed right half
     assert clicks_to_reach(jis, 0.85) == (2, True)
     assert clicks_to_reach([0.5] * 20, 0.85) == (NOC_MAX_CLICKS, False)
     assert ji_after(jis, 5) == 1.0
@@ -124,7 +131,7 @@ def test_binary_report_fields(reports):
     assert c["auroc_ci95"][0] <= c["auroc"] <= c["auroc_ci95"][1]
     assert np.sum(c["confusion_matrix"]) == 12
     assert 1 <= r["noc"]["noc85"] <= r["noc"]["noc90"] <= NOC_MAX_CLICKS
-    assert len(r["noc"]["mean_ji_after_k"]) == K_CLICKS
+    assert len(r["noc"]["mean_ji_after_k"]) == len(r["noc"]["mean_ji_after_k_ci95"]) == NOC_MAX_CLICKS
     assert {"box", "ellipse", "disk", "lesion_area", "box_fill_deficit"} <= set(r["baselines"])
     assert 0 < r["baselines"]["box"]["mean_ji"] < r["baselines"]["ellipse"]["mean_ji"] < 1
     assert "auroc" in r["baselines"]["lesion_area"] and "confusion_matrix" in r["baselines"]["box_fill_deficit"]
@@ -217,6 +224,7 @@ def test_cli_evaluate_and_compare(data, models, tmp_path, capsys):
         "roc_benign_malignant.png",
         "confusion_matrix.png",
         "ji_by_size_decile.png",
+        "reliability.png",
         "examples_best_worst.png",
     }
     assert main(["compare", str(a), str(b), "--markdown", str(tmp_path / "cmp.md")]) == 0
@@ -249,3 +257,24 @@ def test_one_class_test_set_leaves_classification_undefined(reports):
     report = copy.deepcopy(reports.binary)
     report["classification"] = {**block, "inputs": "two-click"}
     assert "Undefined: the test set holds one class only." in markdown_report(report)
+
+
+def test_cli_stress_test_and_calibration(data, models, tmp_path, capsys):
+    """evaluate --shifts adds the stress test (table, plot); calibrate fits a temperature and operating points."""
+    report_path = tmp_path / "val.json"
+    args = ["evaluate", "--model", str(models.binary), "--data", str(data.binary), "--split", "all", "--limit", "8"]
+    common = ["--bootstrap", "20", "--no-noc", "--inputs-per-image", "2", "--report", str(report_path)]
+    assert main([*args, *common, "--shifts", "--markdown", str(tmp_path / "r.md"), "--plots", str(tmp_path / "p")]) == 0
+    stress = json.loads(report_path.read_text())["stress"]
+    assert set(stress["shifts"]) == {"none", *STRESS_SHIFTS}
+    assert stress["shifts"]["none"]["ji_change"] == 0 and "auroc_change" in stress["shifts"]["blur"]
+    assert "Acquisition-shift stress test" in (tmp_path / "r.md").read_text()
+    assert (tmp_path / "p" / "stress_test.png").is_file()
+    assert main(["calibrate", str(report_path), "--out", str(tmp_path / "cal.json")]) == 0
+    fitted = json.loads((tmp_path / "cal.json").read_text())
+    assert fitted["temperature"] > 0 and set(fitted["operating_points"]) == {
+        "sensitivity_90",
+        "sensitivity_95",
+        "youden",
+    }
+    assert fitted["fitted_on"]["n_inputs"] == 16 and "temperature" in capsys.readouterr().out

@@ -93,3 +93,17 @@ def test_fp16_export_has_its_own_tolerance(tmp_path, checkpoint):
     model = onnx.load(str(tmp_path / "h.onnx"))
     assert model.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT16
     assert json.loads({p.key: p.value for p in model.metadata_props}[onnx_export.CARD_METADATA_KEY])["name"]
+
+
+def test_calibration_is_folded_into_the_exported_model(tmp_path, checkpoint):
+    """The temperature divides the class logits inside the ONNX model, which carries the operating points."""
+    calibration = {"temperature": 2.5, "operating_points": {"sensitivity_90": 0.3, "youden": 0.5}}
+    report = export_onnx(checkpoint, tmp_path / "cal.onnx", calibration=calibration)
+    assert report.passed
+    seg, plain = Segmenter(tmp_path / "cal.onnx", provider="cpu"), load_model(checkpoint)
+    assert seg.spec.temperature == 2.5 and dict(seg.spec.operating_points) == calibration["operating_points"]
+    x = np.random.default_rng(0).random((1, 3, 64, 64), dtype=np.float32)
+    tempered, raw = seg.run(x)[1][0], plain.run(x)[1][0]
+    logit = np.log(raw)
+    expected = np.exp(logit / 2.5) / np.exp(logit / 2.5).sum()
+    assert np.allclose(tempered, expected, atol=1e-4) and not np.allclose(tempered, raw, atol=1e-3)

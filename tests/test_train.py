@@ -124,7 +124,7 @@ def test_every_shipped_config_loads(config):
 
 
 def test_init_from_copies_early_encoder_stages(tmp_path):
-    from training.checkpoint import init_encoder_from, resolve_checkpoint, save_checkpoint
+    from training.checkpoint import init_from_checkpoint, resolve_checkpoint, save_checkpoint
     from training.networks import build_network
 
     cfg = TrainConfig.load(None, ["width=0.125", "input_size=64"])
@@ -133,13 +133,34 @@ def test_init_from_copies_early_encoder_stages(tmp_path):
     save_checkpoint(tmp_path / "full.pt", source, cfg, optimizer={"big": torch.zeros(1000)}, iteration=3)
     torch.manual_seed(2)
     target = build_network(cfg)
-    copied = init_encoder_from(target, resolve_checkpoint(tmp_path / "full.pt"), stages=2)
+    copied = init_from_checkpoint(target, resolve_checkpoint(tmp_path / "full.pt"), 2, cfg.spec())
     assert copied > 0
     a, b = source.state_dict(), target.state_dict()
     assert torch.equal(a["encoder.stages.1.0.0.weight"], b["encoder.stages.1.0.0.weight"])
     assert not torch.equal(a["encoder.stages.2.0.0.weight"], b["encoder.stages.2.0.0.weight"])
+    assert not torch.equal(a["seg_head.fuse.weight"], b["seg_head.fuse.weight"])
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
         resolve_checkpoint(tmp_path / "missing.pt")
+
+
+def test_a_network_with_new_inputs_starts_computing_what_its_source_computed(tmp_path):
+    """init_from with the heads, into a network with disk and previous-outline channels: the channels the source
+    has keep their weights, the new ones start at zero, so the outputs are the source's."""
+    from training.checkpoint import init_from_checkpoint, save_checkpoint
+    from training.networks import build_network
+
+    cfg = TrainConfig.load(None, ["width=0.125", "input_size=64"])
+    torch.manual_seed(1)
+    source = build_network(cfg).eval()
+    save_checkpoint(tmp_path / "src.pt", source, cfg)
+    wider = TrainConfig.load(None, ["width=0.125", "input_size=64", "click_encoding=both", "previous_mask=true"])
+    assert wider.spec().channels == ("image", "fg_distance", "bg_distance", "fg_disk", "bg_disk", "previous_mask")
+    target = build_network(wider).eval()
+    init_from_checkpoint(target, tmp_path / "src.pt", 5, wider.spec(), heads=True)
+    x = torch.rand(2, 6, 64, 64)
+    with torch.no_grad():
+        for got, want in zip(target(x), source(x[:, :3]), strict=True):
+            assert torch.allclose(got, want, atol=1e-5)
 
 
 def test_train_cli_names_bad_rows_and_can_skip_them(tmp_path, phantoms, capsys):

@@ -11,7 +11,6 @@ from training.adapters import aul_manifest, busi_manifest, phantom_manifest
 from training.clicks import (
     ClickConfig,
     background_band,
-    corrective_click,
     evaluation_prompts,
     random_clicks,
     tight_box,
@@ -67,19 +66,6 @@ def test_training_mix_gives_every_kind_of_prompt():
     with_box = sum(p.box is not None for p in prompts)
     single = sum(len(p.inputs) == 1 and p.box is None for p in prompts)
     assert 50 < with_box < 110 and single > 40
-
-
-def test_corrective_click_targets_the_largest_error():
-    ref = _disk(r=20)
-    pred = np.zeros_like(ref)
-    pred[:, :60] = ref[:, :60]  # the right half is missed
-    click = corrective_click(pred, ref)
-    assert click.positive and click.x > 60 and ref[int(click.y), int(click.x)]
-    fp = ref.copy()
-    fp[5:25, 5:25] = True  # a false-positive square, larger than nothing missed
-    click = corrective_click(fp, ref)
-    assert not click.positive and 5 <= click.x < 25 and 5 <= click.y < 25
-    assert corrective_click(ref, ref) is None
 
 
 def test_split_is_grouped_stratified_and_deterministic():

@@ -147,7 +147,14 @@ def test_segment_and_feedback_endpoints(segmenter, scan, upload, tmp_path):
     viewer = Viewer(segmenter)  # its workspace holds the mask file while it lives
     mask_file, result = viewer.segment(FileData(path=upload(scan)), prompt, ANN)
     assert cv2.imread(mask_file.path, cv2.IMREAD_GRAYSCALE)[60, 140] == 255
-    assert list(result) == ["class_probs", "predicted_class", "malignant_prob", "area_px", "measurements", "model"]
+    keys = ["class_probs", "predicted_class", "malignant_prob", "operating_points", "area_px", "measurements", "model"]
+    assert list(result) == keys
+    history = json.dumps({"clicks": [{"x": 140, "y": 60, "positive": True}, {"x": 20, "y": 20, "positive": False}]})
+    before = tmp_path / "before.png"
+    shutil.copy(mask_file.path, before)
+    replayed = viewer.segment(FileData(path=upload(scan)), history, ANN)[0]
+    one_pass = viewer.segment(FileData(path=upload(scan)), history, ANN, FileData(path=upload(str(before))))[0]
+    assert np.array_equal(cv2.imread(replayed.path), cv2.imread(one_pass.path))  # the history, replayed or not
     with pytest.raises(gr.Error, match="send the image as a file"):
         viewer.segment(FileData(path="/etc/hostname"), prompt, ANN)
     with pytest.raises(gr.Error, match="send the image as a file"):  # not even a file the server made

@@ -61,7 +61,7 @@ class TorchPredictor(Predictor):
     """A PyTorch network behind the runtime's Predictor interface."""
 
     def __init__(self, model: torch.nn.Module, spec: InputSpec, card: dict | None = None, device: str = "cpu"):
-        self.model = WithProbabilities(model).to(device).eval()
+        self.model = WithProbabilities(model, spec.temperature).to(device).eval()
         self.spec, self.card, self.device = spec, card or {}, device
         self.provider = f"pytorch-{device}"
 
@@ -102,13 +102,29 @@ def resolve_checkpoint(name_or_path: str | Path) -> Path:
     return path
 
 
-def init_encoder_from(model: ClickNet, path: str | Path, stages: int) -> int:
-    """Copy the first ``stages`` encoder stages whose shapes match from another checkpoint (a path or
-    a shipped name); returns the number of tensors copied (the paper initialises early layers from a
-    breast-US network)."""
-    source = torch.load(str(resolve_checkpoint(path)), map_location="cpu", weights_only=False)["model"]
+FIRST_CONV = "encoder.stages.0.0.0.weight"
+
+
+def init_from_checkpoint(model: ClickNet, path: str | Path, stages: int, spec: InputSpec, heads: bool = False) -> int:
+    """Copy the first ``stages`` encoder stages (and with ``heads`` the segmentation and classification heads)
+    from another checkpoint (a path or a shipped name), where shapes match; returns the number of tensors copied.
+
+    The paper initialises early layers from a breast-US network. The first convolution is matched by input
+    channel name: a channel the source has is copied, a new one (e.g. the previous outline) starts at zero,
+    so a network with new inputs begins computing exactly what the source computed.
+    """
+    ckpt = torch.load(str(resolve_checkpoint(path)), map_location="cpu", weights_only=False)
+    source, source_spec = ckpt["model"], InputSpec.from_json(ckpt["spec"])
     own = model.state_dict()
-    prefixes = tuple(f"encoder.stages.{i}." for i in range(stages))
+    prefixes = tuple(f"encoder.stages.{i}." for i in range(stages)) + (("seg_head.", "cls_head.") if heads else ())
     copied = {k: v for k, v in source.items() if k.startswith(prefixes) and k in own and own[k].shape == v.shape}
+    if stages > 0 and FIRST_CONV in source and FIRST_CONV not in copied and model.system != "cls":
+        weight = torch.zeros_like(own[FIRST_CONV])
+        src = source[FIRST_CONV]
+        if weight.shape[0] == src.shape[0]:
+            for i, name in enumerate(spec.channels):
+                if name in source_spec.channels:
+                    weight[:, i] = src[:, source_spec.channels.index(name)]
+            copied[FIRST_CONV] = weight
     model.load_state_dict(copied, strict=False)
     return len(copied)

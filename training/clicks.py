@@ -7,7 +7,9 @@ torch), so the distance maps are built by ``core`` exactly as at run time.
   distances around it, mixed with box prompts and single clicks so that every test mode is learned.
 - Test (paper): two-click = a box whose corners are jittered around the tight box and enlarged a
   little, turned into 5 clicks; one-click = one pixel inside the lesion.
-- NoC (RITM): each corrective click at the centre of the largest error region.
+- Corrections (RITM's clicker, for NoC and for training with the model in the loop): each click at
+  the error pixel farthest from the error's border, in whichever of the missed and the wrongly added
+  regions reaches deeper.
 """
 
 from __future__ import annotations
@@ -149,24 +151,26 @@ def evaluation_prompts(mask: np.ndarray, mode: str, n: int, *, seed: int, case_i
     return [make(mask, rng) for _ in range(n)]
 
 
-def corrective_click(pred: np.ndarray, ref: np.ndarray) -> Click | None:
-    """RITM's next click: at the pixel deepest inside the largest error region; None if no error.
+def next_click(pred: np.ndarray, ref: np.ndarray, clicked: np.ndarray | None = None) -> Click | None:
+    """RITM's clicker: the next click a user makes to correct ``pred`` towards ``ref``; None if nothing is wrong.
 
-    A missed lesion region (false negative) gets a foreground click, a false positive a background one.
+    The false negatives and the false positives each get a distance transform (the image border counts
+    as outside); the click goes to the deepest pixel of whichever reaches deeper (a tie goes to the
+    false negatives: a foreground click), never onto a pixel already clicked (``clicked``, bool). The
+    first click on an empty prediction therefore lands at the lesion's deepest point.
     """
-    pred, ref = pred.astype(bool), ref.astype(bool)
-    best: tuple[int, Click] | None = None
-    for positive, error in ((True, ref & ~pred), (False, pred & ~ref)):
-        if not error.any():
-            continue
-        n, labels, stats, _ = cv2.connectedComponentsWithStats(error.astype(np.uint8), connectivity=8)
-        k = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
-        area = int(stats[k, cv2.CC_STAT_AREA])
-        if best is None or area > best[0]:
-            depth = inner_depth(labels == k)
-            y, x = np.unravel_index(int(np.argmax(depth)), depth.shape)
-            best = (area, Click(float(x), float(y), positive))
-    return None if best is None else best[1]
+    pred, ref = np.asarray(pred, bool), np.asarray(ref, bool)
+    depths = [inner_depth(ref & ~pred), inner_depth(pred & ~ref)]
+    if clicked is not None:
+        for depth in depths:
+            depth[clicked] = 0
+    fn, fp = (float(d.max()) for d in depths)
+    if max(fn, fp) <= 0:
+        return None
+    positive = fn >= fp
+    depth = depths[0 if positive else 1]
+    y, x = np.unravel_index(int(np.argmax(depth)), depth.shape)  # the first deepest pixel in raster order
+    return Click(float(x), float(y), positive)
 
 
 def _with_clicks(prompt: Prompt, fg, bg) -> Prompt:

@@ -26,6 +26,10 @@ class TrainConfig:
     input_size: int = 256
     zoom_context: float = 0.0  # 0: whole image (paper); >= 1: zoom-in around the prompt
     zoom_min_side: int = 64
+    click_encoding: str = "distance"  # distance (paper) | disk (RITM) | both
+    distance_truncation: float = 255.0  # model pixels (paper: 255)
+    disk_radius: float = 5.0  # model pixels
+    previous_mask: bool = False  # an input channel with the model's previous outline (RITM, SAM)
     cls_pool: str = "avg"  # avg (paper) | mask (pool stage-5 features under the predicted mask)
     # schedule (paper: SGD 0.9, wd 5e-4, 150k iterations, lr 5e-4 then 5e-5 for the second half)
     iterations: int = 150_000
@@ -41,10 +45,18 @@ class TrainConfig:
     jaccard_weight: float = 0.0  # soft-Jaccard term added to the pixelwise focal loss (0 = paper)
     cls_weight: float = 1.0
     balance_classes: bool = True  # alpha of the focal loss from inverse class frequency
+    label_smoothing: float = 0.0  # of the class targets (0 = paper)
+    cls_dropout: float = 0.3  # before the classifier's last layer
+    cls_lr_factor: float = 1.0  # the classifier head's learning rate relative to lr
     # inputs
     sequences_per_image: int = 15  # distinct simulated click sequences per image (paper)
     click_mix: list[float] = field(default_factory=lambda: [0.4, 0.3, 0.3])  # box, one click, random clicks
     whole_image_fraction: float = 0.3  # zoom-in: share of clicks-only samples seen whole (the first pass)
+    # model in the loop (RITM): up to this many no-grad passes per batch, each adding the clicker's next click
+    # at the model's own error and feeding its outline forward (0 = the paper's independent prompts)
+    corrective_clicks: int = 0
+    corrected_share: float = 1.0  # the share of each batch's samples given those corrections (RITM: all)
+    shift_augment: float = 0.0  # probability of each acquisition-shift transform (gain, TGC, speckle, blur, ...)
     hflip: bool = True
     scale: list[float] = field(default_factory=lambda: [0.8, 1.25])
     brightness: float = 0.15  # +- fraction of the range
@@ -59,6 +71,7 @@ class TrainConfig:
     checkpoint_every: int = 250
     init_from: str = ""  # checkpoint whose early encoder layers start this run (paper: breast US)
     init_stages: int = 5  # how many encoder stages init_from copies
+    init_heads: bool = False  # init_from also copies the segmentation and classification heads (fine-tuning)
     amp: bool = True  # on CUDA only
     threads: int = 0  # torch CPU threads (0: all the cores this process may use)
 
@@ -88,6 +101,10 @@ class TrainConfig:
             raise ValueError(f"system must be one of {', '.join(SYSTEMS)}, got {self.system!r}")
         if self.optimizer not in ("sgd", "adamw") or self.lr_schedule not in ("step", "cosine"):
             raise ValueError("optimizer must be sgd|adamw and lr_schedule step|cosine")
+        if self.corrective_clicks < 0 or not 0 <= self.corrected_share <= 1 or not 0 <= self.shift_augment <= 1:
+            raise ValueError("corrective_clicks must be >= 0, corrected_share and shift_augment in [0, 1]")
+        if not 0 <= self.label_smoothing < 1:
+            raise ValueError("label_smoothing must lie in [0, 1)")
         self.spec()  # raises ContractError for an invalid contract
 
     def spec(self) -> InputSpec:
@@ -99,6 +116,10 @@ class TrainConfig:
             malignant_classes=tuple(self.malignant),
             zoom_context=float(context),
             zoom_min_side=int(self.zoom_min_side),
+            click_encoding=self.click_encoding,
+            distance_truncation=float(self.distance_truncation),
+            disk_radius=float(self.disk_radius),
+            previous_mask=bool(self.previous_mask),
         )
 
     def to_dict(self) -> dict:

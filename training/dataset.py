@@ -1,8 +1,10 @@
 """Training samples: an image, a simulated prompt and the model's view of both, augmented.
 
-Augmentation (paper): horizontal flip, scaling, brightness/contrast. Flip and intensity act on the
-image and mask before the clicks are drawn; scaling acts through the region the model sees, so the
-image, mask and clicks stay consistent because all three go through the same ``Letterbox``.
+Augmentation (paper): horizontal flip, scaling, brightness/contrast; beyond the paper, acquisition
+shifts (:mod:`training.shifts`). Flip and intensity act on the image and mask before the clicks are
+drawn; scaling acts through the region the model sees, so the image, mask and clicks stay consistent
+because all three go through the same ``Letterbox``. Each sample also carries its clicks in model
+pixels, so that training with the model in the loop can add corrections (:mod:`training.corrections`).
 """
 
 from __future__ import annotations
@@ -20,10 +22,17 @@ from core.prompt import Prompt
 
 from .clicks import ClickConfig, tight_box, training_prompt
 from .config import TrainConfig
+from .shifts import random_shift
+
+MAX_CLICKS = 48  # clicks a sample can hold: its prompt's (at most 15) and the corrections added in training
 
 
 class ClickDataset(Dataset):
-    """Cases held in memory; each item is (input (3, S, S), mask (1, S, S), class index)."""
+    """Cases held in memory; each item is (input (C, S, S), mask (1, S, S), class index, clicks (MAX_CLICKS, 3)).
+
+    The clicks are (x, y, 1 for foreground / 0 for background) in model pixels, NaN-padded; the
+    previous-outline channel, if the contract has one, is zero (a first prompt).
+    """
 
     def __init__(self, cases: list[Case], cfg: TrainConfig, spec: InputSpec):
         self.cfg, self.spec = cfg, spec
@@ -42,13 +51,15 @@ class ClickDataset(Dataset):
         rng = np.random.default_rng(int(torch.randint(0, 2**62, (1,)).item()))
         sequence = int(rng.integers(self.cfg.sequences_per_image))
         prompt_rng = np.random.default_rng([self.cfg.seed, idx, sequence])
-        x, y = self.sample(self.images[idx], self.masks[idx], rng, prompt_rng)
-        return torch.from_numpy(x), torch.from_numpy(y), self.labels[idx]
+        x, y, clicks = self.sample(self.images[idx], self.masks[idx], rng, prompt_rng)
+        return torch.from_numpy(x), torch.from_numpy(y), self.labels[idx], torch.from_numpy(clicks)
 
     def sample(self, gray: np.ndarray, mask: np.ndarray, rng: np.random.Generator, prompt_rng: np.random.Generator):
         cfg = self.cfg
         if cfg.hflip and rng.random() < 0.5:
             gray, mask = np.ascontiguousarray(gray[:, ::-1]), np.ascontiguousarray(mask[:, ::-1])
+        if cfg.shift_augment:
+            gray = random_shift(gray, rng, cfg.shift_augment)
         contrast = 1 + rng.uniform(-cfg.contrast, cfg.contrast)
         shift = 255 * rng.uniform(-cfg.brightness, cfg.brightness)
         mean = float(gray.mean())
@@ -57,7 +68,10 @@ class ClickDataset(Dataset):
         frame = self.frame(mask, prompt, rng)
         x = model_input(gray, prompt, frame, self.spec)
         y = frame.image_to_model(mask.astype(np.float32)) >= 0.5
-        return x, y[None].astype(np.float32)
+        clicks = np.full((MAX_CLICKS, 3), np.nan, np.float32)
+        points = [(*frame.points_to_model(np.array([[c.x, c.y]]))[0], float(c.positive)) for c in prompt.all_clicks()]
+        clicks[: len(points)] = points
+        return x, y[None].astype(np.float32), clicks
 
     def frame(self, mask: np.ndarray, prompt: Prompt, rng: np.random.Generator) -> Letterbox:
         """The region the model sees, framed as at run time (core.framing), then scale-jittered."""

@@ -24,11 +24,15 @@ def soft_jaccard_loss(logits: torch.Tensor, target: torch.Tensor, eps: float = 1
 
 
 def alpha_focal_loss(
-    logits: torch.Tensor, target: torch.Tensor, alpha: torch.Tensor, gamma: float = 2.0
+    logits: torch.Tensor, target: torch.Tensor, alpha: torch.Tensor, gamma: float = 2.0, smoothing: float = 0.0
 ) -> torch.Tensor:
-    """Multi-class alpha-balanced focal loss: mean of -alpha_y (1 - p_y)^gamma log(p_y)."""
-    logp = F.log_softmax(logits, dim=1).gather(1, target[:, None]).squeeze(1)
-    return (-alpha.to(logits.dtype)[target] * (1 - logp.exp()) ** gamma * logp).mean()
+    """Multi-class alpha-balanced focal loss: mean of -alpha_y sum_c q_c (1 - p_c)^gamma log(p_c), where q is
+    the one-hot target of class y smoothed towards uniform by ``smoothing`` (0 gives the paper's
+    -alpha_y (1 - p_y)^gamma log p_y)."""
+    logp = F.log_softmax(logits, dim=1)
+    q = F.one_hot(target, logits.shape[1]).to(logits.dtype) * (1 - smoothing) + smoothing / logits.shape[1]
+    per_class = -q * (1 - logp.exp()) ** gamma * logp
+    return (alpha.to(logits.dtype)[target] * per_class.sum(dim=1)).mean()
 
 
 def class_alpha(counts: list[int]) -> torch.Tensor:

@@ -11,7 +11,9 @@
   the pooling is also weighted by the predicted mask (beyond the paper), so that the classifier
   looks at the lesion the clicks select.
 
-Every system maps (N, 3, S, S) -> (mask logits (N, 1, S, S), class logits (N, C)).
+Every system maps (N, C_in, S, S) -> (mask logits (N, 1, S, S), class logits (N, C)); C_in is the
+contract's channel count (3 for the paper's image and two distance maps), and classification only reads
+the image channel.
 """
 
 from __future__ import annotations
@@ -95,7 +97,15 @@ class ClassifierHead(nn.Module):
 class ClickNet(nn.Module):
     """One of the three systems on a shared VGG16-BN encoder."""
 
-    def __init__(self, system: str = "joint", num_classes: int = 2, width: float = 0.25, cls_pool: str = "avg"):
+    def __init__(
+        self,
+        system: str = "joint",
+        num_classes: int = 2,
+        width: float = 0.25,
+        cls_pool: str = "avg",
+        in_channels: int = 3,
+        cls_dropout: float = 0.3,
+    ):
         super().__init__()
         if system not in SYSTEMS:
             raise ValueError(f"system must be one of {', '.join(SYSTEMS)}, got {system!r}")
@@ -103,10 +113,12 @@ class ClickNet(nn.Module):
             cls_pool = "avg"
         self.system, self.num_classes = system, num_classes
         # Classification only sees the image patch, not the clicks (paper, Fig. 2b).
-        self.encoder = VGG16BN(in_channels=1 if system == "cls" else 3, width=width)
+        self.encoder = VGG16BN(in_channels=1 if system == "cls" else in_channels, width=width)
         ch = self.encoder.channels
         self.seg_head = DRIUHead(ch) if system in ("joint", "seg") else None
-        self.cls_head = ClassifierHead(ch[-1], num_classes, cls_pool) if system in ("joint", "cls") else None
+        self.cls_head = (
+            ClassifierHead(ch[-1], num_classes, cls_pool, dropout=cls_dropout) if system in ("joint", "cls") else None
+        )
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         n, _, h, w = x.shape
@@ -122,16 +134,18 @@ class ClickNet(nn.Module):
 
 
 def build_network(cfg) -> ClickNet:
-    return ClickNet(cfg.system, len(cfg.classes), cfg.width, cfg.cls_pool)
+    return ClickNet(cfg.system, len(cfg.classes), cfg.width, cfg.cls_pool, cfg.spec().in_channels, cfg.cls_dropout)
 
 
 class WithProbabilities(nn.Module):
-    """Folds sigmoid and softmax into the network: what is exported and what evaluation runs."""
+    """Folds sigmoid and the calibrated softmax (logits / temperature) into the network: what is exported
+    and what evaluation runs."""
 
-    def __init__(self, net: nn.Module):
+    def __init__(self, net: nn.Module, temperature: float = 1.0):
         super().__init__()
         self.net = net
+        self.temperature = float(temperature)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mask_logit, cls_logit = self.net(x)
-        return torch.sigmoid(mask_logit), torch.softmax(cls_logit, dim=1)
+        return torch.sigmoid(mask_logit), torch.softmax(cls_logit / self.temperature, dim=1)

@@ -26,13 +26,13 @@ from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 from tqdm import tqdm
 
 from core.manifest import Case, ManifestError, read_manifest
-from core.metrics import jaccard
 from core.runtime import cpu_threads
 
-from .checkpoint import TorchPredictor, init_encoder_from, save_checkpoint
-from .clicks import MODES, evaluation_prompts, mode_key
+from .checkpoint import TorchPredictor, init_from_checkpoint, save_checkpoint
 from .config import TrainConfig, add_train_arguments
+from .corrections import add_corrections
 from .dataset import ClickDataset
+from .evaluation.protocol import evaluate_image
 from .evaluation.stats import auroc
 from .losses import alpha_focal_loss, binary_focal_loss, class_alpha, soft_jaccard_loss
 from .networks import ClickNet, build_network
@@ -48,6 +48,7 @@ LOG_FIELDS = [
     "elapsed_s",
     "val_ji_two_click",
     "val_ji_one_click",
+    "val_ji_5_clicks",
     "val_auroc",
     "val_score",
 ]
@@ -80,7 +81,7 @@ class RunLog:
                 if isinstance(row.get(key), (int, float)):
                     self.board.add_scalar(key, row[key], row["iteration"])
             self.board.flush()
-        return " ".join(f"{k}={row[k]:.4g}" for k in LOG_FIELDS[-4:] if k in row) + f" @ {row['iteration']}"
+        return " ".join(f"{k}={row[k]:.4g}" for k in LOG_FIELDS[-5:] if k in row) + f" @ {row['iteration']}"
 
 
 def _dist_env() -> tuple[int, int, int]:
@@ -95,27 +96,28 @@ def lr_factor(cfg: TrainConfig, it: int) -> float:
     return warm * 0.5 * (1 + math.cos(math.pi * min(it, cfg.iterations) / cfg.iterations))
 
 
+VAL_INPUTS = 5  # simulated inputs per image and mode, as the evaluation protocol
+VAL_CLICKS = 5  # RITM clicks per image for the Jaccard after 5 clicks (previous-outline models)
+
+
 def validate(model: ClickNet, cfg: TrainConfig, cases: list[Case], seed: int = 0) -> dict:
-    """Mean Jaccard for one two-click and one one-click input per image, and the malignancy AUROC."""
+    """Validation with the evaluation protocol: mean Jaccard over the five two-click and five one-click
+    inputs per image, the benign/malignant AUROC of the two-click inputs averaged per image, and for a
+    model trained with corrections the Jaccard after five clicks of RITM's clicker."""
     predictor = TorchPredictor(model, cfg.spec())
-    ji: dict[str, list[float]] = {mode: [] for mode in MODES}
-    scores, truth = [], []
-    malignant = set(cfg.malignant)
-    for case in cases:
-        gray, mask = case.load()
-        prepared = predictor.prepare(gray)
-        for mode in MODES:
-            (prompt,) = evaluation_prompts(mask, mode, 1, seed=seed, case_id=case.case_id)
-            pred = predictor.predict(prepared, prompt)
-            ji[mode].append(jaccard(pred.mask, mask))
-            if mode == "two-click":
-                scores.append(pred.malignant_prob)
-                truth.append(case.label in malignant)
+    modes = ("two-click",) if cfg.system == "cls" else ("two-click", "one-click")
+    clicks = cfg.system != "cls" and (cfg.previous_mask or cfg.corrective_clicks > 0)
+    records = [evaluate_image(predictor, c, modes, seed, VAL_INPUTS, clicks, None, VAL_CLICKS) for c in cases]
     out = {}
     if cfg.system != "cls":
-        out.update({f"val_ji_{mode_key(mode)}": float(np.mean(v)) for mode, v in ji.items()})
-    if cfg.system != "seg" and 0 < sum(truth) < len(truth):
-        out["val_auroc"] = float(auroc(np.array(truth), np.array(scores)))
+        out["val_ji_two_click"] = float(np.mean([r["two_click"]["mean_ji"] for r in records]))
+        out["val_ji_one_click"] = float(np.mean([r["one_click"]["mean_ji"] for r in records]))
+    if clicks:
+        out["val_ji_5_clicks"] = float(np.mean([r["noc"]["ji_after_click"][-1] for r in records]))
+    truth = np.array([c.label in cfg.malignant for c in cases])
+    if cfg.system != "seg" and 0 < truth.sum() < len(truth):
+        scores = np.array([np.mean(r["two_click"]["malignant_prob"]) for r in records])
+        out["val_auroc"] = float(auroc(truth, scores))
     out["val_score"] = float(np.mean(list(out.values()))) if out else 0.0
     return out
 
@@ -160,12 +162,19 @@ def train(cfg: TrainConfig, out_dir: Path) -> Path:
 
     net = build_network(cfg)
     if cfg.init_from:
-        n = init_encoder_from(net, cfg.init_from, cfg.init_stages)
+        n = init_from_checkpoint(net, cfg.init_from, cfg.init_stages, spec, cfg.init_heads)
         if main_process:
-            print(f"initialised {n} encoder tensors from {cfg.init_from}")
+            print(f"initialised {n} tensors from {cfg.init_from}")
     net = net.to(device, memory_format=torch.channels_last)
     model = DistributedDataParallel(net, device_ids=[local_rank] if use_cuda else None) if distributed else net
-    params = [p for p in model.parameters() if p.requires_grad]
+    head = {id(p) for p in (net.cls_head.parameters() if net.cls_head is not None else ())}
+    params = [
+        {"params": [p for p in net.parameters() if p.requires_grad and id(p) not in head], "lr": cfg.lr},
+        {
+            "params": [p for p in net.parameters() if p.requires_grad and id(p) in head],
+            "lr": cfg.lr * cfg.cls_lr_factor,
+        },
+    ]
     if cfg.optimizer == "sgd":
         optimizer = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     else:
@@ -220,14 +229,22 @@ def train(cfg: TrainConfig, out_dir: Path) -> Path:
     )
     running: dict[str, float] = {}
     seen, window_start = 0, time.time()
+    # How many corrections a batch gets (0..corrective_clicks), and which of its samples; seeded per rank and
+    # resumed iteration.
+    corrections_rng = np.random.default_rng([cfg.seed, rank, iteration])
     epoch = iteration * cfg.batch_size * world // max(1, len(dataset))
     model.train()
     while iteration < cfg.iterations:
         if distributed:
             sampler.set_epoch(epoch)
-        for x, y, label in loader:
-            x = x.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
-            y, label = y.to(device, non_blocking=True), label.to(device, non_blocking=True)
+        for x, y, label, clicks in loader:
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            label = label.to(device, non_blocking=True)
+            n = int(corrections_rng.integers(cfg.corrective_clicks + 1))
+            chosen = torch.from_numpy(corrections_rng.random(len(x)) < cfg.corrected_share)
+            if n and chosen.any():
+                x[chosen] = add_corrections(net, x[chosen], y[chosen], clicks[chosen], spec, n)
+            x = x.contiguous(memory_format=torch.channels_last)
             with torch.autocast(device.type, dtype=torch.float16, enabled=amp):
                 mask_logit, cls_logit = model(x)
             mask_logit, cls_logit = mask_logit.float(), cls_logit.float()
@@ -237,7 +254,9 @@ def train(cfg: TrainConfig, out_dir: Path) -> Path:
                 if cfg.jaccard_weight:
                     seg_loss = seg_loss + cfg.jaccard_weight * soft_jaccard_loss(mask_logit, y)
             if cfg.system != "seg":
-                cls_loss = cfg.cls_weight * alpha_focal_loss(cls_logit, label, alpha, cfg.focal_gamma)
+                cls_loss = cfg.cls_weight * alpha_focal_loss(
+                    cls_logit, label, alpha, cfg.focal_gamma, cfg.label_smoothing
+                )
             loss = seg_loss + cls_loss
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()

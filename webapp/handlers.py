@@ -22,7 +22,7 @@ import gradio as gr
 import numpy as np
 from gradio import FileData
 
-from core.imageio import ImageError, UltrasoundImage, load_image
+from core.imageio import ImageError, UltrasoundImage, load_image, load_outline
 from core.measure import measure
 from core.prompt import Prompt, PromptError, parse_json, request_frame
 from core.runtime import Prediction, Predictor
@@ -222,29 +222,38 @@ class Viewer:
             raise FeedbackError(NO_STORE)
         return self.store
 
-    def answer(self, image: FileData, prompt: str) -> tuple[UltrasoundImage, Prompt, Prediction]:
-        """Read an API call's upload (removed from disk at once; the prompt's frame) and predict, within the time
-        limit."""
+    def answer(
+        self, image: FileData, prompt: str, previous_mask: FileData | None = None
+    ) -> tuple[UltrasoundImage, Prompt, Prediction]:
+        """Read an API call's upload (removed from disk at once; the prompt's frame) and answer its click history
+        (one pass with the previous outline when one is uploaded), within the time limit."""
 
         def work() -> tuple[UltrasoundImage, Prompt, Prediction]:
             request = parse_json(prompt)
-            path = image.get("path") if isinstance(image, dict) else getattr(image, "path", image)
-            data, name = self.workspace.read_upload(path)
+            data, name = self.workspace.read_upload(_file_path(image))
             picture = load_image(data, frame=request_frame(request), name=name)
             p = Prompt.from_dict(request)
-            return picture, p, self.segmenter.predict(picture, p)
+            previous = None
+            if previous_mask is not None:
+                outline, _ = self.workspace.read_upload(_file_path(previous_mask))
+                previous = load_outline(outline, picture.width, picture.height)
+            return picture, p, self.segmenter.replay(picture, p, previous)
 
         return self.deadline.run(work)
 
-    def segment(self, image: FileData, prompt: str, request: gr.Request) -> tuple[FileData, dict]:
+    def segment(
+        self, image: FileData, prompt: str, request: gr.Request, previous_mask: FileData | None = None
+    ) -> tuple[FileData, dict]:
         """Segment and classify the lesion a prompt points at.
 
         image: an ultrasound image (PNG, JPEG, BMP, TIFF or DICOM). prompt: JSON in the request format of
         `liverclick predict`, e.g. {"clicks": [{"x": 120, "y": 88, "positive": true}], "box": [x0, y0, x1, y1],
-        "frame": 0}. Returns the mask (PNG, 0/255, at the image's own size) and the probabilities.
+        "frame": 0}; the clicks are an ordered history and the answer is the outline after the last of them.
+        previous_mask (optional): the outline before the last click (PNG, 0/255, the image's size), which makes
+        it one pass. Returns the mask (PNG, 0/255, at the image's own size) and the probabilities.
         """
         with api_errors("segment"):
-            picture, _, p = self.answer(image, prompt)
+            picture, _, p = self.answer(image, prompt, previous_mask)
             png = _encode(".png", p.mask.astype(np.uint8) * 255)
             mask = self.workspace.write_once(request.username, "mask.png", png)
             measurements = measure(p.mask, picture.pixel_spacing_mm)
@@ -315,3 +324,8 @@ def api_errors(endpoint: str) -> Iterator[None]:
 
 def _refusal(message: str) -> gr.Error:
     return gr.Error(message, print_exception=False)
+
+
+def _file_path(upload) -> str:
+    """The server path of an API client's upload (a FileData or its dict)."""
+    return upload.get("path") if isinstance(upload, dict) else getattr(upload, "path", upload)

@@ -139,7 +139,8 @@ def click(segmenter: Predictor, session: Session, index: tuple[float, float], mo
         raise ValueError(f"unknown mode {mode!r}")
     x, y = session.image_point(index)
     if mode != "box":
-        return _predict(segmenter, session, session.prompt.add_click(x, y, positive=mode == "lesion"))
+        previous = None if session.prediction is None else session.prediction.mask  # a correction: one pass
+        return _predict(segmenter, session, session.prompt.add_click(x, y, positive=mode == "lesion"), previous)
     if session.pending_corner is None:
         return replace(session, pending_corner=(x, y))
     x0, y0 = session.pending_corner
@@ -165,13 +166,14 @@ def clear(session: Session) -> Session:
     return replace(session, prompt=Prompt(), pending_corner=None, prediction=None, measurements=None, feedback_id=None)
 
 
-def _predict(segmenter: Predictor, session: Session, prompt: Prompt) -> Session:
-    """The session with ``prompt`` in force and its prediction (none while no lesion click or box is given)."""
+def _predict(segmenter: Predictor, session: Session, prompt: Prompt, previous=None) -> Session:
+    """The session with ``prompt`` in force and its prediction (none while no lesion click or box is given):
+    given the outline before the prompt's last click, one pass; otherwise the prompt's history replayed."""
     base = replace(session, prompt=prompt, pending_corner=None, prediction=None, measurements=None, feedback_id=None)
     if len(prompt.points(True)) == 0:
         return base
     prompt.validate(session.prepared.width, session.prepared.height)
-    prediction = segmenter.predict(session.prepared, prompt)
+    prediction = segmenter.replay(session.prepared, prompt, previous)
     measurements = measure(prediction.mask, session.image.pixel_spacing_mm)
     return replace(base, prediction=prediction, measurements=measurements, request_id=uuid.uuid4().hex)
 

@@ -1,18 +1,21 @@
-"""``liverclick evaluate`` and ``liverclick compare``."""
+"""``liverclick evaluate``, ``liverclick calibrate`` and ``liverclick compare``."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from core.cli import CommandError, open_model, set_command
 from core.manifest import ManifestError, read_manifest
 
 from ..clicks import MODES
+from .calibration import fit_from_report
 from .compare import ReportMismatch, compare_markdown, compare_reports
 from .markdown import markdown_report, one_line
 from .protocol import disk_radius_from_training, evaluate, write_json
+from .stress import stress_test
 
 
 def register_evaluate(subparsers) -> None:
@@ -30,7 +33,19 @@ def register_evaluate(subparsers) -> None:
     p.add_argument("--limit", type=int, default=None, help="evaluate only the first N images")
     p.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples for the 95%% CIs")
     p.add_argument("--provider", default="auto", choices=["auto", "cpu", "cuda"], help="ONNX Runtime provider")
+    p.add_argument(
+        "--shifts", action="store_true", help="also the acquisition-shift stress test (two-click, fixed shifts)"
+    )
     set_command(p, evaluate_main)
+
+
+def register_calibrate(subparsers) -> None:
+    p = subparsers.add_parser(
+        "calibrate", help="fit the classifier's temperature and operating points on a validation report"
+    )
+    p.add_argument("report", type=Path, help="evaluation report of the validation split (liverclick evaluate)")
+    p.add_argument("--out", type=Path, required=True, help="calibration JSON, for liverclick export --calibration")
+    set_command(p, calibrate_main)
 
 
 def register_compare(subparsers) -> None:
@@ -61,6 +76,8 @@ def evaluate_main(args: argparse.Namespace) -> int:
     )
     report["data"] = {"manifest": str(args.data), "split": args.split, **report["data"]}
     report["model"]["path"] = str(args.model)
+    if args.shifts:
+        report["stress"] = stress_test(predictor, cases, args.seed, args.inputs_per_image, args.bootstrap, True)
     write_json(report, args.report)
     written = [str(args.report)]
     if args.markdown:
@@ -73,6 +90,36 @@ def evaluate_main(args: argparse.Namespace) -> int:
         written += [str(p) for p in write_plots(report, args.plots, predictor, {c.case_id: c for c in cases})]
     print(one_line(report))
     print("wrote " + ", ".join(written))
+    return 0
+
+
+def calibrate_main(args: argparse.Namespace) -> int:
+    """``liverclick calibrate VAL_REPORT.json --out C.json``: temperature and operating points from validation."""
+    try:
+        report = json.loads(args.report.read_text(encoding="utf-8"))
+        result = fit_from_report(report)
+    except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise CommandError(f"cannot read {args.report} as an evaluation report: {exc}") from None
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    if report["data"].get("split") == "test":
+        print(
+            "liverclick calibrate: warning: fitted on the test split; fit on validation and test once", file=sys.stderr
+        )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    before, after = result["per_input_before"], result["per_input_after"]
+    print(
+        f"temperature {result['temperature']:.3f}; per-input ECE {before['ece']:.3f} -> {after['ece']:.3f}, "
+        f"Brier {before['brier']:.3f} -> {after['brier']:.3f} on {result['fitted_on']['n_inputs']} inputs"
+    )
+    for name, threshold in result["operating_points"].items():
+        rates = result["rates_at_points"][name]
+        print(
+            f"  {name}: threshold {threshold:.3f} (sensitivity {rates['sensitivity']:.1%}, "
+            f"specificity {rates['specificity']:.1%} there)"
+        )
+    print(f"wrote {args.out}")
     return 0
 
 

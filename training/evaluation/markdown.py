@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 
 from ..clicks import mode_key, mode_label
-from .noc import K_CLICKS
 from .paper import PAPER
 from .summary import benign_malignant
 
@@ -95,6 +94,8 @@ def markdown_report(report: dict) -> str:
     lines.append("")
     lines += _classification_markdown(report)
     lines += _beyond_markdown(report)
+    if report.get("stress"):
+        lines += _stress_markdown(report["stress"])
     return "\n".join(lines) + "\n"
 
 
@@ -148,6 +149,7 @@ def _classification_markdown(report: dict) -> list[str]:
             "predicted ones the model's own two-click outlines (shape alone, no texture).",
             "",
         ]
+        lines += _calibration_markdown(bm)
     if cls["task"] != "benign/malignant":
         rows = [
             [
@@ -184,6 +186,59 @@ def _classification_markdown(report: dict) -> list[str]:
     return lines
 
 
+def _calibration_markdown(bm: dict) -> list[str]:
+    """ECE and Brier score of the malignant probability, and the model's own operating points on this data."""
+    cal = bm.get("calibration")
+    if not cal:
+        return []
+    lines = [
+        f"Calibration of the malignant probability ({cal['bins']} equal-width bins): ECE "
+        f"{cal['per_image']['ece']:.3f} and Brier score {cal['per_image']['brier']:.3f} per image (inputs "
+        f"averaged); ECE {cal['per_input']['ece']:.3f} and Brier {cal['per_input']['brier']:.3f} per input, as the "
+        "viewer shows it.",
+        "",
+    ]
+    points = bm.get("operating_points") or {}
+    if points:
+        rows = [
+            [
+                name.replace("_", " "),
+                f"{p['threshold']:.3f}",
+                _pct_with_ci(p["sensitivity"], p["sensitivity_ci95"]),
+                _pct_with_ci(p["specificity"], p["specificity_ci95"]),
+            ]
+            for name, p in points.items()
+        ]
+        lines += ["The model's operating points (thresholds chosen on validation), on this data:", ""]
+        lines += markdown_table(["Operating point", "Threshold", "Sensitivity (%)", "Specificity (%)"], rows)
+    return lines
+
+
+def _stress_markdown(stress: dict) -> list[str]:
+    """The acquisition-shift stress test: box Jaccard and AUROC under each fixed shift."""
+    rows = []
+    for name, r in stress["shifts"].items():
+        change = "–" if "auroc_change" not in r else f"{r['auroc_change']:+.3f} (p {fmt_p(r['auroc_change_p'])})"
+        rows.append(
+            [
+                name,
+                r["what"],
+                f"{fmt_pct(r['two_click_ji'])} ({100 * r['ji_change']:+.1f})",
+                fmt_auc(r["auroc"], r["auroc_ci95"]),
+                change,
+            ]
+        )
+    worst = stress["worst_auroc_drop"]
+    return [
+        "## Acquisition-shift stress test",
+        "",
+        f"{stress['n_images']} images, {stress['inputs_per_image']} two-click inputs each ({stress['prompts']}); "
+        f"largest AUROC drop {'–' if worst is None else f'{worst:.3f}'} (target <= {stress['max_auroc_drop']}).",
+        "",
+        *markdown_table(["Shift", "What", "Box JI (%) (change)", "AUROC (95% CI)", "AUROC change (DeLong p)"], rows),
+    ]
+
+
 def _confusion_table(names, cm, caption: str) -> list[str]:
     cm = np.asarray(cm)
     rows = [
@@ -198,13 +253,16 @@ def _confusion_table(names, cm, caption: str) -> list[str]:
     return [f"*{caption}*", "", *markdown_table(["", *names, "Accuracy (%)"], rows)]
 
 
+CURVE_CLICKS = (1, 2, 3, 5, 7, 9, 12, 15, 20)  # the columns of the Jaccard-after-k table
+
+
 def _beyond_markdown(report: dict) -> list[str]:
     lines = ["## Beyond the paper", ""]
     noc_ = report["noc"]
     if noc_:
         lines += [
-            f"NoC (RITM protocol, from {noc_['start']}, corrective click at the centre of the largest error "
-            f"region, at most {noc_['max_clicks']} clicks):",
+            f"NoC with the clicker of {noc_['clicker']}; every pass is fed the outline before it; at most "
+            f"{noc_['max_clicks']} clicks, an image never reaching the threshold counting as {noc_['max_clicks']}:",
             "",
         ]
         rows = [
@@ -216,9 +274,14 @@ def _beyond_markdown(report: dict) -> list[str]:
             for t in (85, 90)
         ]
         lines += markdown_table(["", "Mean clicks (95% CI)", "Never reached (%)"], rows)
+        ks = [k for k in CURVE_CLICKS if k <= len(noc_["mean_ji_after_k"])]
+        lines += ["Mean Jaccard (%) after k clicks:", ""]
         lines += markdown_table(
-            [f"JI after {k} click{'s' if k > 1 else ''}" for k in range(1, K_CLICKS + 1)],
-            [[fmt_pct(v) for v in noc_["mean_ji_after_k"]]],
+            ["Clicks", *map(str, ks)],
+            [
+                ["Mean JI", *(fmt_pct(noc_["mean_ji_after_k"][k - 1]) for k in ks)],
+                ["95% CI", *(_pct_ci(noc_["mean_ji_after_k_ci95"][k - 1]) for k in ks)],
+            ],
         )
     deciles = report["by_size_decile"]
     if deciles:
@@ -264,11 +327,15 @@ def one_line(report: dict) -> str:
     bm = benign_malignant(report["classification"])
     if bm:
         parts.append(f"benign/malignant AUROC {fmt_auc(bm['auroc'])}")
+        if bm.get("calibration"):
+            parts.append(f"ECE {bm['calibration']['per_image']['ece']:.3f}")
     if report["classification"] and report["classification"]["task"] != "benign/malignant":
         parts.append(
             f"{report['classification']['task']} AUROC {fmt_auc(report['classification']['auroc'])}, "
             f"accuracy {fmt_pct(report['classification']['accuracy'])}%"
         )
     if report["noc"]:
+        after = report["noc"]["mean_ji_after_k"]
         parts.append(f"NoC@85 {report['noc']['noc85']:.2f}, NoC@90 {report['noc']['noc90']:.2f}")
+        parts.append("JI after 1/5/9 clicks " + "/".join(fmt_pct(after[k - 1]) for k in (1, 5, 9) if k <= len(after)))
     return "; ".join(parts)

@@ -41,3 +41,17 @@ PAPER = {
     "confusion_classes": ("cyst", "hemangioma", "metastasis", "hcc"),
     "confusion_matrix": [[472, 15, 5, 8], [1, 413, 46, 40], [0, 46, 423, 31], [0, 37, 127, 336]],
 }
+
+# Mean IoU after k clicks of general-purpose interactive models, zero-shot on breast ultrasound with RITM's
+# clicker (Mazurowski et al., "Segment anything model for medical image analysis: an experimental study",
+# Med Image Anal 2023), at 1, 3, 5 and 9 clicks: drawn beside our curve for reference (other images).
+PUBLISHED_CLICK_CURVES = {
+    "clicks": (1, 3, 5, 9),
+    "source": "Mazurowski et al., Med Image Anal 2023, breast ultrasound",
+    "curves": {
+        "RITM": (0.23, 0.66, 0.81, 0.91),
+        "SimpleClick": (0.41, 0.71, 0.82, 0.91),
+        "FocalClick": (0.54, 0.74, 0.81, 0.88),
+        "SAM ViT-H": (0.47, 0.60, 0.62, 0.60),
+    },
+}

@@ -1,5 +1,6 @@
 """Figures of an evaluation report (PNG, matplotlib's Agg canvas): ROC curves with the operating point,
-confusion matrix, Jaccard by lesion-size decile, and overlays of the best and worst segmented images.
+confusion matrix, Jaccard by lesion-size decile, the Jaccard after k clicks beside published curves, the
+reliability diagram, the stress test, and overlays of the best and worst segmented images.
 
 Everything is drawn from the report's per-image records; only the overlays run the model again (on the
 first stored input of a few images), because masks are not kept in the report. Figures are built
@@ -20,6 +21,7 @@ from ..clicks import mode_label
 from . import stats
 from .baselines import baseline_scores
 from .markdown import SERIES
+from .paper import PUBLISHED_CLICK_CURVES
 from .summary import benign_malignant
 
 N_EXAMPLES = 3
@@ -43,6 +45,12 @@ def write_plots(report: dict, out_dir: Path, predictor=None, cases: dict | None 
         written.append(confusion(cls, out_dir / "confusion_matrix.png"))
     if report["by_size_decile"]:
         written.append(ji_by_decile(report, out_dir / "ji_by_size_decile.png"))
+    if report["noc"]:
+        written.append(ji_after_clicks(report, out_dir / "ji_after_clicks.png"))
+    if bm and bm.get("calibration"):
+        written.append(reliability_diagram(bm, out_dir / "reliability.png"))
+    if report.get("stress"):
+        written.append(stress_plot(report["stress"], out_dir / "stress_test.png"))
     if predictor is not None and cases:
         written.append(overlays(report, predictor, cases, out_dir / "examples_best_worst.png"))
     return written
@@ -145,6 +153,70 @@ def ji_by_decile(report: dict, path: Path) -> Path:
         title="Jaccard by lesion size",
     )
     ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def ji_after_clicks(report: dict, path: Path) -> Path:
+    """Mean Jaccard after k clicks with its 95% CI band, and the published breast-ultrasound curves."""
+    noc = report["noc"]
+    k = np.arange(1, len(noc["mean_ji_after_k"]) + 1)
+    ci = np.array([[np.nan if v is None else v for v in c] for c in noc["mean_ji_after_k_ci95"]])
+    fig = Figure(figsize=(6.4, 4.4))
+    ax = fig.subplots()
+    ax.fill_between(k, ci[:, 0], ci[:, 1], color="C0", alpha=0.2, lw=0)
+    ax.plot(k, noc["mean_ji_after_k"], "o-", color="C0", lw=2, ms=4, label=f"{report['model']['name']} (95% CI)")
+    for i, (name, values) in enumerate(PUBLISHED_CLICK_CURVES["curves"].items()):
+        ax.plot(PUBLISHED_CLICK_CURVES["clicks"], values, "s--", color=f"C{i + 1}", lw=1, ms=4, label=name)
+    ax.axhline(0.85, color="0.6", lw=0.8, ls=":")
+    ax.axhline(0.90, color="0.6", lw=0.8, ls=":")
+    ax.set(
+        xlabel="clicks (RITM's clicker)",
+        ylabel="mean Jaccard (IoU)",
+        ylim=(0, 1),
+        xticks=[1, 3, 5, 9, 12, 15, 20],
+        title=f"Jaccard after k clicks; dashed: {PUBLISHED_CLICK_CURVES['source']}",
+    )
+    ax.title.set_fontsize(8)
+    ax.legend(fontsize=7, loc="lower right")
+    return _save(fig, path)
+
+
+def reliability_diagram(bm: dict, path: Path) -> Path:
+    """Observed malignant rate against mean predicted probability per bin (per image), with bin counts."""
+    cal = bm["calibration"]["per_image"]
+    bins = [b for b in cal["reliability"] if b["n"]]
+    fig = Figure(figsize=(5, 5.4))
+    ax, hist = fig.subplots(2, 1, gridspec_kw={"height_ratios": [4, 1]}, sharex=True)
+    ax.plot([0, 1], [0, 1], color="0.6", ls=":", lw=1)
+    ax.plot([b["mean_prob"] for b in bins], [b["observed"] for b in bins], "o-", color="C0")
+    ax.set(
+        ylabel="observed malignant rate",
+        xlim=(0, 1),
+        ylim=(0, 1),
+        title=f"Reliability (ECE {cal['ece']:.3f}, Brier {cal['brier']:.3f})",
+    )
+    hist.bar([np.mean(b["bin"]) for b in cal["reliability"]], [b["n"] for b in cal["reliability"]], width=0.09)
+    hist.set(xlabel="malignant probability", ylabel="images")
+    return _save(fig, path)
+
+
+def stress_plot(stress: dict, path: Path) -> Path:
+    """AUROC and box Jaccard under each shift of the stress test, with CIs; the unshifted value as a line."""
+    names = list(stress["shifts"])
+    rows = [stress["shifts"][n] for n in names]
+    fig = Figure(figsize=(9, 0.35 * len(names) + 1.5))
+    axes = fig.subplots(1, 2, sharey=True)
+    y = np.arange(len(names))
+    for ax, key, label in ((axes[0], "auroc", "benign/malignant AUROC"), (axes[1], "two_click_ji", "box mean Jaccard")):
+        values = np.array([np.nan if r.get(key) is None else r[key] for r in rows], dtype=float)
+        ci = np.array([r.get(f"{key}_ci95") or [np.nan, np.nan] for r in rows], dtype=float)
+        ax.errorbar(values, y, xerr=np.abs(ci.T - values), fmt="o", color="C0", ecolor="0.6", capsize=2)
+        ax.axvline(values[0], color="C3", lw=1, ls="--")
+        ax.set(xlabel=label)
+    axes[0].axvline(rows[0].get("auroc", np.nan) - stress["max_auroc_drop"], color="0.6", lw=0.8, ls=":")
+    axes[0].set(yticks=y, yticklabels=names)
+    axes[0].invert_yaxis()
+    fig.suptitle("Acquisition-shift stress test (dashed: unshifted; dotted: the allowed AUROC drop)", fontsize=9)
     return _save(fig, path)
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +34,7 @@ from core.runtime import Predictor
 from ..clicks import DEFAULT as CLICKS
 from ..clicks import MODES, evaluation_prompts, mode_key
 from .baselines import baseline_masks, baselines_summary, shape_scores
-from .noc import noc_record, noc_summary
+from .noc import NOC_MAX_CLICKS, noc_record, noc_summary
 from .summary import assign_deciles, by_size_decile, classification_summary, segmentation_summary
 
 DISK_FRACTION = 0.1  # one-click baseline radius when no training split gives one: this fraction of the shorter side
@@ -53,10 +54,21 @@ def _truth(spec, label: str) -> tuple[int | None, bool | None]:
 
 
 def evaluate_image(
-    predictor: Predictor, case: Case, modes, seed: int, n_inputs: int, run_noc: bool, disk_radius: float | None
+    predictor: Predictor,
+    case: Case,
+    modes,
+    seed: int,
+    n_inputs: int,
+    run_noc: bool,
+    disk_radius: float | None,
+    max_clicks: int = NOC_MAX_CLICKS,
+    transform: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> dict:
-    """The per-image record: inputs, Jaccards, class probabilities, baselines, shape scores, NoC."""
+    """The per-image record: inputs, Jaccards, class probabilities, baselines, shape scores, NoC (up to
+    ``max_clicks`` clicks). ``transform`` changes the image first (the acquisition-shift stress test)."""
     gray, ref = case.load()
+    if transform is not None:
+        gray = transform(gray)
     prepared = predictor.prepare(gray)
     radius = disk_radius if disk_radius else DISK_FRACTION * min(ref.shape)
     true_class, malignant = _truth(predictor.spec, case.label)
@@ -96,8 +108,7 @@ def evaluate_image(
                 for k in ("box_fill_deficit", "convexity_deficit")
             }
     if run_noc:
-        first = evaluation_prompts(ref, "one-click", 1, seed=seed, case_id=case.case_id)[0]  # the first one above
-        rec["noc"] = noc_record(predictor, prepared, ref, first)
+        rec["noc"] = noc_record(predictor, prepared, ref, max_clicks)
     return rec
 
 
@@ -112,11 +123,13 @@ def evaluate(
     disk_radius: float | None = None,
     disk_rule: str | None = None,
     progress: bool = False,
+    transform: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> dict:
     """Evaluate ``predictor`` on ``cases`` with the paper's protocol; returns the report (a JSON-able dict).
 
     ``disk_radius`` (px) is the one-click baseline's radius; None uses ``DISK_FRACTION`` of each
-    image's shorter side. Everything but ``report['timing']`` is a pure function of the inputs and the seed.
+    image's shorter side. ``transform`` changes every image first (the stress test). Everything but
+    ``report['timing']`` is a pure function of the inputs and the seed.
     """
     if not cases:
         raise ValueError("no test images to evaluate")
@@ -127,7 +140,7 @@ def evaluate(
     modes = tuple(m for m in MODES if m in modes)  # two-click first: classification is read from it
     start, records = time.perf_counter(), []
     for case in tqdm(cases, desc="evaluate", unit="img", disable=None if progress else True):
-        records.append(evaluate_image(predictor, case, modes, seed, n_inputs, noc, disk_radius))
+        records.append(evaluate_image(predictor, case, modes, seed, n_inputs, noc, disk_radius, transform=transform))
     elapsed = time.perf_counter() - start
     assign_deciles(records)
     spec = predictor.spec
@@ -140,6 +153,9 @@ def evaluate(
             "class_names": list(spec.class_names),
             "malignant_classes": list(spec.malignant_classes),
             "input_size": spec.input_size,
+            "channels": list(spec.channels),
+            "temperature": spec.temperature,
+            "operating_points": dict(spec.operating_points),
         },
         "data": {
             "n_images": len(records),

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..clicks import mode_key
-from . import stats
+from . import calibration, stats
 
 
 def json_number(x) -> float | None:
@@ -162,7 +162,18 @@ def classification_summary(records: list[dict], spec, mode: str, n_boot: int, se
     malignant = [r["malignant"] for r in records]
     binary = None
     if all(m is not None for m in malignant):
-        binary = binary_block(np.array(malignant, bool), malig, n_boot, seed)
+        y = np.array(malignant, bool)
+        binary = binary_block(y, malig, n_boot, seed)
+        per_input = np.array([p for r in records for p in r[key]["malignant_prob"]])
+        per_input_y = np.repeat(y, [len(r[key]["malignant_prob"]) for r in records])
+        binary["calibration"] = calibration_block(y, malig, per_input_y, per_input)
+        binary["operating_points"] = {
+            name: {
+                "threshold": t,
+                **_with_ci(stats.binary_rates(y, malig, t), RATES, _rates_ci(y, malig, t, n_boot, seed)),
+            }
+            for name, t in spec.operating_points
+        }
     if spec.num_classes > 2 and all(t is not None for t in truths):
         out = _multiclass_block(np.array(truths), probs, spec.class_names, n_boot, seed)
         out["benign_malignant"] = binary
@@ -182,6 +193,35 @@ def classification_summary(records: list[dict], spec, mode: str, n_boot: int, se
         }
     out["inputs"] = mode
     return out
+
+
+RATES = ("sensitivity", "specificity")
+
+
+def calibration_block(y: np.ndarray, prob: np.ndarray, y_input: np.ndarray, prob_input: np.ndarray) -> dict:
+    """ECE, Brier score and reliability bins of the malignant probability, per image (averaged over its inputs,
+    as the report's classification) and per input (as the viewer shows each prompt's)."""
+    return {
+        "bins": calibration.ECE_BINS,
+        **{
+            level: {
+                "ece": calibration.expected_calibration_error(t, p),
+                "brier": calibration.brier(t, p),
+                "reliability": calibration.reliability(t, p),
+            }
+            for level, t, p in (("per_image", y, prob), ("per_input", y_input, prob_input))
+        },
+    }
+
+
+def _rates_ci(y: np.ndarray, score: np.ndarray, threshold: float, n_boot: int, seed: int) -> np.ndarray:
+    """Bootstrap CIs (within classes) of sensitivity and specificity at a fixed threshold."""
+
+    def statistic(idx):
+        r = stats.binary_rates(y[idx], score[idx], threshold)
+        return [r[name] for name in RATES]
+
+    return stats.bootstrap_ci(statistic, len(y), n_boot, seed, strata=y)
 
 
 def benign_malignant(classification: dict | None) -> dict | None:
