@@ -129,10 +129,11 @@ class Desk:
         request_id: str | None = None,
     ) -> dict:
         """Store your review of a case of one of your sessions (position from 1). prompt: your final prompt, JSON
-        as for /segment (the case's first prompt and your corrections, in order); the server predicts from the
-        case's pixels, so the stored outline is the model's own. The answers are those of /feedback; request_id:
-        your id for this write (a retry with it stores nothing new). Returns {"id", "predicted_class",
-        "class_probs", "area_px", "next"}, next being the next case you have not reviewed (from 1), or null."""
+        as for /segment (the case's first prompt and your corrections, in order); the server replays that history
+        on the case's pixels, so the stored outline is the model's own, as the viewer showed it. The answers are
+        those of /feedback; request_id: your id for this write (a retry with it stores nothing new). Returns {"id",
+        "predicted_class", "class_probs", "area_px", "next"}, next being the next case you have not reviewed (from
+        1), or null."""
         with api_errors("review"):
             stored, case = self.fetch(session, request.username, _index(position))
             review = sess.Review(agree, outline_rating, accepted, corrected_class, comment)
@@ -140,7 +141,7 @@ class Desk:
             def work() -> tuple[int, Prediction]:
                 p = Prompt.from_dict(parse_json(prompt))
                 picture = self.picture(case)
-                prediction = self.viewer.segmenter.predict(picture, p)
+                prediction = self.viewer.segmenter.replay(picture, p)
                 record = sess.feedback_record(
                     self.viewer.segmenter,
                     picture,
