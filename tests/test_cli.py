@@ -9,7 +9,19 @@ import pytest
 from core.cli import main
 from training.adapters import phantom_manifest
 
-COMMANDS = {"serve", "predict", "train", "evaluate", "compare", "reproduce", "export", "benchmark", "data", "feedback"}
+COMMANDS = {
+    "serve",
+    "predict",
+    "train",
+    "evaluate",
+    "compare",
+    "reproduce",
+    "reproduce-report",
+    "export",
+    "benchmark",
+    "data",
+    "feedback",
+}
 
 
 def test_help_lists_every_command(capsys):

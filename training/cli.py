@@ -1,4 +1,4 @@
-"""The training package's commands: ``liverclick train``, ``reproduce`` and ``data``.
+"""The training package's commands: ``liverclick train``, ``reproduce``, ``reproduce-report`` and ``data``.
 
 Registering them imports no torch; each command imports what it needs when it runs.
 """
@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import argparse
 import csv
+import shlex
 from collections import defaultdict
 from pathlib import Path
 
-from core.cli import set_command
+from core.cli import CommandError, set_command
 
 from .config import add_train_arguments
 
@@ -28,23 +29,99 @@ def train_main(args: argparse.Namespace) -> int:
 
 
 def register_reproduce(subparsers) -> None:
-    p = subparsers.add_parser("reproduce", help="train and evaluate the paper's three systems, tables side by side")
+    p = subparsers.add_parser(
+        "reproduce", help="the paper's three systems trained and evaluated per seed, the tables across seeds"
+    )
     p.add_argument("--data", type=Path, required=True, help="manifest CSV with train/val/test splits")
-    p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--config", type=Path, default=None, help="base training config (system is set per run)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, required=True, help="run folder (an interrupted run continues in it)")
+    p.add_argument(
+        "--config",
+        type=Path,
+        action="append",
+        default=[],
+        help="base training config for all three systems (system set per run), or three, one per system",
+    )
+    seeds = p.add_mutually_exclusive_group()
+    seeds.add_argument("--seeds", nargs="+", default=None, metavar="SEED", help="seeds of training and inputs")
+    seeds.add_argument("--seed", type=int, default=None, help="a single seed (default 0)")
     p.add_argument("--inputs-per-image", type=int, default=5)
-    p.add_argument("--noc", action=argparse.BooleanOptionalAction, default=True)
-    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="override base-config entries")
+    p.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples for the 95%% CIs")
+    p.add_argument(
+        "--noc", action=argparse.BooleanOptionalAction, default=False, help="also NoC with RITM's clicker (costly)"
+    )
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="override config entries (all systems)")
     set_command(p, reproduce_main)
 
 
-def reproduce_main(args: argparse.Namespace) -> int:
-    from .reproduce import reproduce
+def _seeds_and_overrides(args: argparse.Namespace) -> tuple[list[int], list[str]]:
+    """--seeds swallows the KEY=VALUE words that follow it: give them back to the overrides."""
+    words = args.seeds if args.seeds is not None else [str(0 if args.seed is None else args.seed)]
+    overrides = [w for w in words if "=" in w] + args.overrides
+    try:
+        seeds = [int(w) for w in words if "=" not in w]
+    except ValueError:
+        raise CommandError(f"--seeds takes whole numbers, got {' '.join(words)}") from None
+    if not seeds or min(seeds) < 0 or len(set(seeds)) != len(seeds):
+        raise CommandError("--seeds takes distinct whole numbers >= 0")
+    return seeds, overrides
 
-    result = reproduce(args.data, args.out, args.config, args.overrides, args.seed, args.inputs_per_image, args.noc)
-    print((args.out / "tables.md").read_text())
-    print(f"reports: {', '.join(str(args.out / f'{s}.json') for s in result['reports'])}")
+
+def reproduce_main(args: argparse.Namespace) -> int:
+    from core.manifest import ManifestError
+
+    from .reproduction import ReproductionError
+    from .reproduction.report import write_report
+    from .reproduction.run import reproduce
+
+    seeds, overrides = _seeds_and_overrides(args)
+    if args.inputs_per_image < 1 or args.bootstrap < 1:
+        raise CommandError("--inputs-per-image and --bootstrap must be >= 1")
+    words = ["liverclick", "reproduce", "--data", str(args.data), "--out", str(args.out)]
+    for config in args.config:
+        words += ["--config", str(config)]
+    words += ["--seeds", *map(str, seeds), "--inputs-per-image", str(args.inputs_per_image)]
+    words += ["--bootstrap", str(args.bootstrap), "--noc" if args.noc else "--no-noc", *overrides]
+    try:
+        reproduce(
+            args.data,
+            args.out,
+            args.config,
+            overrides,
+            seeds,
+            args.inputs_per_image,
+            args.noc,
+            args.bootstrap,
+            command=shlex.join(words),
+        )
+        written = write_report(args.out)
+    except (ReproductionError, ManifestError) as exc:
+        raise CommandError(str(exc)) from None
+    print("wrote " + ", ".join(str(p) for p in written.values()))
+    return 0
+
+
+def register_reproduce_report(subparsers) -> None:
+    p = subparsers.add_parser(
+        "reproduce-report", help="the reproduction's summary, document and plots, from its run folder alone"
+    )
+    p.add_argument("folder", type=Path, metavar="RUN", help="the run folder of liverclick reproduce")
+    p.add_argument("--markdown", type=Path, default=None, help="the document (default RUN/reproduction.md)")
+    p.add_argument("--plots", type=Path, default=None, help="folder for the plots (default RUN/plots)")
+    p.add_argument("--json", type=Path, default=None, help="the summary across seeds (default RUN/summary.json)")
+    set_command(p, reproduce_report_main)
+
+
+def reproduce_report_main(args: argparse.Namespace) -> int:
+    from .reproduction import ReproductionError
+    from .reproduction.report import write_report
+
+    if not (args.folder / "run.json").is_file():
+        raise CommandError(f"{args.folder} is not a run folder of liverclick reproduce (no run.json)")
+    try:
+        written = write_report(args.folder, args.markdown, args.plots, args.json)
+    except ReproductionError as exc:
+        raise CommandError(str(exc)) from None
+    print("wrote " + ", ".join(str(p) for p in written.values()))
     return 0
 
 
