@@ -10,6 +10,7 @@ pass with the reference outline) and the export's parity inputs all frame throug
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 from .contract import InputSpec
@@ -32,8 +33,9 @@ def points_extent(points: np.ndarray) -> Extent:
 
 def outline_extent(mask: np.ndarray, fg_points: np.ndarray) -> Extent:
     """Bounding box of an outline together with the lesion clicks."""
-    ys, xs = np.nonzero(mask)
-    return points_extent(np.vstack([np.column_stack([xs, ys]), fg_points]) if len(xs) else fg_points)
+    x, y, w, h = cv2.boundingRect(np.ascontiguousarray(mask, dtype=bool).view(np.uint8))
+    corners = np.array([[x, y], [x + w - 1, y + h - 1]]) if w else np.empty((0, 2))
+    return points_extent(np.vstack([corners, np.asarray(fg_points).reshape(-1, 2)]))
 
 
 def correction_extent(previous: np.ndarray, prompt: Prompt) -> Extent:

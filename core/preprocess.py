@@ -39,7 +39,7 @@ def previous_channel(previous: np.ndarray | None, frame: Letterbox) -> np.ndarra
     """(1, S, S) float32: the previous outline (image-size bool mask) seen through ``frame``; zeros if none."""
     if previous is None:
         return np.zeros((1, frame.size, frame.size), np.float32)
-    return (frame.image_to_model(previous.astype(np.float32)) >= 0.5).astype(np.float32)[None]
+    return (frame.image_to_model(previous, np.float32) >= 0.5).astype(np.float32)[None]
 
 
 def model_input(

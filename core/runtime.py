@@ -24,7 +24,7 @@ from .geometry import Letterbox
 from .imageio import UltrasoundImage, to_gray_uint8
 from .models import resolve_model
 from .postprocess import lesion_mask
-from .preprocess import assemble, encode_image, model_input, previous_channel, prompt_channels
+from .preprocess import assemble, encode_image, previous_channel, prompt_channels
 from .prompt import Box, Prompt, PromptError
 
 INPUT_NAME = "input"
@@ -61,14 +61,34 @@ def cpu_threads() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+REGIONS_KEPT = 2  # encoded image channels of zoom regions a prepared image keeps (the whole image's besides)
+
+
 @dataclass(frozen=True)
 class PreparedImage:
-    """An image with its once-per-image work done: grayscale pixels and the encoded whole-image channel."""
+    """An image with its once-per-image work done: grayscale pixels and the encoded whole-image channel.
+
+    It also keeps the encoded image channel of the last few zoom regions the model saw, so that a prompt seen
+    through a region again (a replay, an undo and redo) does not crop, resize and normalise it again.
+    """
 
     gray: np.ndarray
     frame: Letterbox
     image_channel: np.ndarray
     pixel_spacing_mm: tuple[float, float] | None = None
+    regions: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def channel(self, frame: Letterbox, spec: InputSpec) -> np.ndarray:
+        """The encoded image channel of the region ``frame`` shows."""
+        if frame == self.frame:
+            return self.image_channel
+        channel = self.regions.pop(frame.region, None)
+        if channel is None:
+            channel = encode_image(frame.image_to_model(self.gray), spec)
+        self.regions[frame.region] = channel  # most recent last
+        while len(self.regions) > REGIONS_KEPT:
+            self.regions.pop(next(iter(self.regions)), None)
+        return channel
 
     @property
     def width(self) -> int:
@@ -154,22 +174,19 @@ class Predictor:
         if needs_first_pass(prompt, self.spec, previous):
             # A first click: a whole-image pass finds the lesion's extent, then the model looks closer.
             t = time.perf_counter()
-            prob, _ = self.run(self._whole_image_input(prepared, prompt, None)[None])
+            prob, _ = self.run(self._input(prepared, prompt, prepared.frame, None)[None])
             timings["first_pass"] = _elapsed_ms(t)
-            first = lesion_mask(prepared.frame.model_to_image(prob[0]), self.spec.mask_threshold, fg)
+            first = lesion_mask(prob[0], prepared.frame, self.spec.mask_threshold, fg)
             outline = outline_extent(first, fg)
         elif previous is not None:
             outline = correction_extent(previous, prompt)
         frame = frame_for(prompt, prepared.width, prepared.height, self.spec, outline)
-        if frame == prepared.frame:
-            x = self._whole_image_input(prepared, prompt, previous)
-        else:
-            x = model_input(prepared.gray, prompt, frame, self.spec, previous)
+        x = self._input(prepared, prompt, frame, previous)
         t = time.perf_counter()
         prob, probs = self.run(x[None])
         timings["inference"] = _elapsed_ms(t)
         t = time.perf_counter()
-        mask = lesion_mask(frame.model_to_image(prob[0]), self.spec.mask_threshold, fg)
+        mask = lesion_mask(prob[0], frame, self.spec.mask_threshold, fg)
         timings["postprocess"] = _elapsed_ms(t)
         timings["total"] = _elapsed_ms(start)
         class_probs = {n: float(p) for n, p in zip(self.spec.class_names, probs[0], strict=True)}
@@ -198,9 +215,12 @@ class Predictor:
                 prediction = self.predict(prepared, part, None if prediction is None else prediction.mask)
         return prediction
 
-    def _whole_image_input(self, prepared: PreparedImage, prompt: Prompt, previous: np.ndarray | None) -> np.ndarray:
-        channels = prompt_channels(prompt, prepared.frame, self.spec)
-        return assemble(prepared.image_channel, channels, previous_channel(previous, prepared.frame), self.spec)
+    def _input(
+        self, prepared: PreparedImage, prompt: Prompt, frame: Letterbox, previous: np.ndarray | None
+    ) -> np.ndarray:
+        """The model's input for a prompt seen through ``frame`` (as core.preprocess.model_input builds it)."""
+        clicks = prompt_channels(prompt, frame, self.spec)
+        return assemble(prepared.channel(frame, self.spec), clicks, previous_channel(previous, frame), self.spec)
 
 
 class Segmenter(Predictor):
@@ -240,7 +260,8 @@ class Segmenter(Predictor):
         mask, probs = self.session.run(
             [MASK_OUTPUT, CLASS_OUTPUT], {INPUT_NAME: np.ascontiguousarray(batch, dtype=self._input_dtype)}
         )
-        return mask.reshape(len(batch), *mask.shape[-2:]).astype(np.float32), probs.astype(np.float32)
+        mask = mask.reshape(len(batch), *mask.shape[-2:])
+        return mask.astype(np.float32, copy=False), probs.astype(np.float32, copy=False)
 
 
 def load_model(model: str | os.PathLike = "default", provider: str = "auto") -> Predictor:

@@ -19,6 +19,7 @@ def model():
 
 def test_bundled_model_carries_its_card(model):
     assert model.name == "busi_joint_lite"
+    assert Segmenter("busi_joint_lite", provider="cpu").path == model.path  # by its own name, as the docs call it
     assert model.spec.class_names == ("benign", "malignant") and model.spec.zoom_in
     assert "not for diagnosis" in model.card["notice"]
     assert "BUSI" in model.card["training_data"]

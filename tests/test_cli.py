@@ -86,5 +86,5 @@ def test_every_command_explains_a_model_it_cannot_load(command, tmp_path, capsys
         "serve": [],
     }[command]
     assert main([command, "--model", missing, *argv]) == 2
-    reason = f"no model file at {missing} (bundled models: default)"
+    reason = f"no model file at {missing} (bundled models: busi_joint_lite, default)"
     assert capsys.readouterr().err.strip() == f"liverclick {command}: cannot load the model: {reason}"

@@ -42,3 +42,27 @@ def test_zoom_region_crops_pads_and_maps_back():
     edge = Letterbox.around(200, 100, 64, extent=(190, 90, 199, 99), context=3.0, min_side=8)
     crop = edge.image_to_model(np.full((100, 200), 9, np.uint8))
     assert crop[:32, :32].max() == 9 and crop[-1, -1] == 0  # outside the image is zero
+
+
+def test_model_to_image_is_one_warp_equal_to_resizing_the_region():
+    """Straight from the model's grid to the image's pixels (or a box of them), as cv2.resize of the region."""
+    import cv2
+
+    rng = np.random.default_rng(0)
+    model_map = rng.random((64, 64)).astype(np.float32)
+    frames = (
+        Letterbox.whole(150, 90, 64),
+        Letterbox(150, 90, 64, (100, 60, 170, 130)),
+        Letterbox(150, 90, 64, (5, 5, 25, 25)),
+    )
+    for frame in frames:
+        (sw, sh), (rw, rh) = frame.scaled_size, frame.region_size
+        region = cv2.resize(model_map[:sh, :sw], (rw, rh), interpolation=cv2.INTER_LINEAR)
+        expected = np.zeros((90, 150), np.float32)
+        x0, y0, x1, y1 = frame.region
+        ox0, oy0, ox1, oy1 = max(x0, 0), max(y0, 0), min(x1, 150), min(y1, 90)
+        expected[oy0:oy1, ox0:ox1] = region[oy0 - y0 : oy1 - y0, ox0 - x0 : ox1 - x0]
+        np.testing.assert_allclose(frame.model_to_image(model_map), expected, atol=1e-5)
+        box = (ox0 + 3, oy0 + 2, ox1 - 4, oy1 - 1)
+        whole = frame.model_to_image(model_map)
+        np.testing.assert_array_equal(frame.model_to_image(model_map, box), whole[box[1] : box[3], box[0] : box[2]])

@@ -29,17 +29,36 @@ def test_shape_mismatch_is_an_error():
 
 
 def test_lesion_mask_keeps_the_clicked_component_and_fills_holes():
+    from core.geometry import Letterbox
     from core.postprocess import lesion_mask
 
-    prob = np.zeros((40, 60), np.float32)
+    prob = np.zeros((64, 64), np.float32)  # the model's map; the 60 x 40 image fills 60 x 40 of it, 1:1
     prob[5:25, 5:25] = 0.9
     prob[12:16, 12:16] = 0.1  # a hole
     prob[30:38, 40:55] = 0.8  # another blob
-    mask = lesion_mask(prob, 0.5, np.array([[10, 10]]))
+    frame = Letterbox(60, 40, 64, (0, 0, 64, 64))
+    mask = lesion_mask(prob, frame, 0.5, np.array([[10, 10]]))
+    assert mask.shape == (40, 60)
     assert mask[14, 14] and mask[5:25, 5:25].all() and not mask[30:38, 40:55].any()
     assert mask.sum() == 400
-    nearest = lesion_mask(prob, 0.5, np.array([[50, 28]]))  # click just off the second blob
-    assert nearest[30:38, 40:55].all() and not nearest[10, 10]
+    nearest = lesion_mask(prob, frame, 0.5, np.array([[50, 28]]))  # click just off the second blob
+    assert nearest[30:38, 40:55].all() and not nearest[10, 10] and nearest.sum() == 8 * 15
+
+
+def test_lesion_mask_at_the_model_resolution_matches_the_image_size_map():
+    """Chosen on the model's grid, warped back once: the same outline as thresholding the map at image size."""
+    from core.geometry import Letterbox
+    from core.postprocess import lesion_mask
+
+    yy, xx = np.mgrid[:64, :64]
+    prob = np.clip(1.2 - np.hypot(xx - 30.3, yy - 20.6) / 12, 0, 1).astype(np.float32)  # a soft disk
+    prob[50:60, 50:60] = 0.9  # a blob elsewhere, dropped
+    frame = Letterbox.around(300, 200, 64, (120, 50, 180, 110), 1.5, 16)  # a zoomed region, 90 px
+    mask = lesion_mask(prob, frame, 0.5, np.array([[150, 80]]))
+    full = frame.model_to_image(prob) >= 0.5
+    disk = full.copy()
+    disk[frame.image_box((45, 45, 64, 64))[1] :] = False  # without the other blob (it lies lower right)
+    assert mask.shape == (200, 300) and np.array_equal(mask, disk)
 
 
 def test_cohen_kappa_by_hand_and_against_scikit_learn():

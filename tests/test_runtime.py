@@ -8,6 +8,7 @@ import pytest
 
 from core.contract import ContractError
 from core.metrics import jaccard
+from core.preprocess import encode_image
 from core.prompt import Prompt, PromptError
 from core.runtime import Segmenter
 
@@ -77,3 +78,20 @@ def test_zoom_in_runs_on_the_region_around_the_prompt(make_model, binary_spec, s
     x0, y0, x1, y1 = clicked.region
     assert x0 <= 140 < x1 and y0 <= 60 < y1
     assert clicked.mask[60, 140] and not clicked.mask[0, 0]
+
+
+def test_a_prepared_image_keeps_the_encoded_channel_of_recent_regions(tiny_model, speckle_image):
+    """What depends only on the image and the zoom region is computed once, not at every click."""
+    from core.geometry import Letterbox
+    from core.runtime import REGIONS_KEPT
+
+    seg = Segmenter(tiny_model, provider="cpu")
+    prepared = seg.prepare(speckle_image)
+    assert prepared.channel(prepared.frame, seg.spec) is prepared.image_channel
+    frames = [Letterbox(200, 120, 64, (10 * k, 5, 10 * k + 80, 85)) for k in range(REGIONS_KEPT + 1)]
+    first = prepared.channel(frames[0], seg.spec)
+    assert prepared.channel(frames[0], seg.spec) is first
+    np.testing.assert_array_equal(first, encode_image(frames[0].image_to_model(speckle_image), seg.spec))
+    for frame in frames[1:]:
+        prepared.channel(frame, seg.spec)
+    assert len(prepared.regions) == REGIONS_KEPT and frames[0].region not in prepared.regions

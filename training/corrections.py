@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from core.contract import CLICK_ENCODINGS, InputSpec
-from core.postprocess import lesion_mask
+from core.postprocess import fill_holes, keep_clicked
 from core.preprocess import encode_clicks
 
 from .clicks import next_click
@@ -38,7 +38,8 @@ def add_corrections(
         probs = torch.sigmoid(mask_logit[:, 0]).float().cpu().numpy()
         for i, (prob, ref) in enumerate(zip(probs, refs, strict=True)):
             given = points[i][~np.isnan(points[i, :, 0])]
-            shown = lesion_mask(prob, spec.mask_threshold, given[given[:, 2] == 1, :2])
+            binary = (prob >= spec.mask_threshold).view(np.uint8)
+            shown = fill_holes(keep_clicked(binary, np.rint(given[given[:, 2] == 1, :2]).astype(np.intp)))
             click = next_click(shown, ref, _clicked(given, ref.shape))
             if click is None or len(given) >= len(points[i]):
                 continue

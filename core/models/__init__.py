@@ -1,4 +1,4 @@
-"""Bundled models, found by name (``default``) or by path."""
+"""Bundled models, found by name (``default``, or the model's own name) or by path."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 MODELS_DIR = Path(__file__).resolve().parent
-BUNDLED = {"default": "busi_joint_lite.onnx"}
+BUNDLED = {"default": "busi_joint_lite.onnx", "busi_joint_lite": "busi_joint_lite.onnx"}
 
 
 def resolve_model(model: str | os.PathLike) -> Path:
