@@ -468,24 +468,80 @@ def load_test():
 
 # --- the page in Chromium ----------------------------------------------------------------------------------
 CHROMIUM = Path("/usr/bin/chromium")
-LOADED = "i => !!i && i.complete && i.naturalWidth > 0"
 
 
-def click_view(page, x: int, y: int, image_width: int) -> None:
-    """Click image pixel (x, y) of the viewer's picture (shown enlarged, scaled down to fit, centred) and wait
-    until the updated picture has loaded."""
-    view = page.locator("#view img")
-    old = view.get_attribute("src")
-    view.scroll_into_view_if_needed()
-    box = view.bounding_box()
-    nat_w, nat_h = view.evaluate("i => [i.naturalWidth, i.naturalHeight]")
-    r, s = min(box["width"] / nat_w, box["height"] / nat_h, 1), nat_w / image_width
-    page.mouse.click(
-        box["x"] + (box["width"] - nat_w * r) / 2 + (x + 0.5) * s * r,
-        box["y"] + (box["height"] - nat_h * r) / 2 + (y + 0.5) * s * r,
-    )
-    script = f"o => {{ const i = document.querySelector('#view img'); return i.src !== o && ({LOADED})(i); }}"
-    page.wait_for_function(script, arg=old)
+class CanvasView:
+    """The viewer's canvas in a Playwright page: image pixels to page positions, gestures, and the page's state.
+
+    Positions come from the view's own transform (image pixel centres at ``offset + (x + 0.5) * scale``).
+    """
+
+    ROOT = "#canvas .lc-viewer"
+
+    def __init__(self, page) -> None:
+        self.page = page
+
+    def state(self) -> dict:
+        """scale, ox, oy, width, height, url, drawn (inputs answered and drawn), shown (the server's overlay),
+        pending (inputs not answered), message, timings."""
+        return self.page.evaluate(
+            f"""() => {{ const s = document.querySelector('{self.ROOT}').__liverclick;
+            return {{ scale: s.scale, ox: s.ox, oy: s.oy, width: s.width, height: s.height, url: s.url,
+                     picture: !!s.picture, drawn: s.drawn, shown: s.shown, message: s.message,
+                     pending: s.pending.length + s.inflight.length, timings: s.timings, mode: s.mode }}; }}"""
+        )
+
+    def wait_picture(self, old_url: str | None = None) -> dict:
+        """Wait until a picture (another than ``old_url``) is shown; the state."""
+        self.page.wait_for_function(
+            f"o => {{ const v = document.querySelector('{self.ROOT}'); const s = v && v.__liverclick;"
+            " return !!s && !!s.url && s.url !== o && v.dataset.picture === s.url; }",
+            arg=old_url,
+            timeout=60_000,
+        )
+        return self.state()
+
+    def at(self, x: float, y: float) -> tuple[float, float]:
+        """The page position of image pixel (x, y)'s centre."""
+        box = self.page.locator(f"{self.ROOT} canvas").bounding_box()
+        st = self.state()
+        return box["x"] + st["ox"] + (x + 0.5) * st["scale"], box["y"] + st["oy"] + (y + 0.5) * st["scale"]
+
+    def settle(self, drawn: int, timeout: float = 60_000) -> dict:
+        """Wait until ``drawn`` inputs have been answered and drawn, and none waits; the state."""
+        self.page.wait_for_function(
+            f"n => {{ const s = document.querySelector('{self.ROOT}').__liverclick;"
+            " return s.drawn >= n && !s.pending.length && !s.inflight.length; }",
+            arg=drawn,
+            timeout=timeout,
+        )
+        return self.state()
+
+    def click(self, x: float, y: float, button: str = "left", shift: bool = False) -> dict:
+        """Click image pixel (x, y) (with the shift key held) and wait for its outline; the state."""
+        drawn = self.state()["drawn"]
+        if shift:
+            self.page.keyboard.down("Shift")
+        self.page.mouse.click(*self.at(x, y), button=button)
+        if shift:
+            self.page.keyboard.up("Shift")
+        return self.settle(drawn + 1)
+
+    def drag(self, start: tuple[float, float], end: tuple[float, float], button: str = "left") -> None:
+        """Press at image pixel ``start``, move to ``end`` in a few steps, release."""
+        self.page.mouse.move(*self.at(*start))
+        self.page.mouse.down(button=button)
+        self.page.mouse.move(*self.at(*end), steps=5)
+        self.page.mouse.up(button=button)
+
+    def key(self, key: str) -> dict:
+        """Press ``key`` on the view (it has the focus once clicked) and wait for the answer; the state."""
+        drawn = self.state()["drawn"]
+        self.page.locator(self.ROOT).press(key)
+        return self.settle(drawn + 1)
+
+    def status(self) -> str:
+        return self.page.locator(f"{self.ROOT} .lc-status").inner_text()
 
 
 @pytest.fixture(scope="session")
@@ -499,6 +555,6 @@ def chromium():
 
 
 @pytest.fixture(scope="session")
-def view_click():
-    """``view_click(page, x, y, image_width)``: click an image pixel of the viewer and wait for the new picture."""
-    return click_view
+def canvas():
+    """``canvas(page) -> CanvasView``: the viewer's canvas in a Playwright page."""
+    return CanvasView

@@ -136,7 +136,7 @@ def test_a_review_session_from_creation_to_the_agreement_export(db_url, worklist
             assert page.case.position == k and page.prediction is not None  # never a case she has done
             assert page.prompt == cases[k].prompt and np.array_equal(page.prediction.mask, cases[k].model_mask)
             x, y = page.prompt.all_clicks()[0].x, page.prompt.all_clicks()[0].y
-            page = sess._predict(segmenter, page, page.prompt.add_click(x + 2, y, positive=True))  # a correction
+            page = sess.click(segmenter, page, x + 2, y)  # a corrective click
             review = _review(page, ann_classes[k])
             page = sess.submit_review(store, segmenter, page, "ann", review)
         with pytest.raises(WorklistError, match="all 8 cases of session 'pilot' are reviewed"):
@@ -225,7 +225,7 @@ def test_the_panels_show_reviewers_their_own_progress_and_organisers_the_report(
         sessions, line, box, organiser, every = panels.on_load(ann)
         assert sessions.choices == [("pilot", "pilot")] and box.visible and line.startswith("8 cases")
         assert not organiser.visible and every.choices == []
-        *outputs, line = panels.on_next(sess.Session(), "lesion", "pilot", ann)
+        *outputs, line = panels.on_next(sess.Session(), "pilot", ann)
         assert outputs[0].case.position == 0 and line == f"**Case 1 of {N}** · 0 reviewed · next: case 1"
         assert panels.on_report("pilot", ann) == (ORGANISERS_ONLY, None, None, None)
         report, progress, jaccard, kappa = panels.on_report("pilot", org)

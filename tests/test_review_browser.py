@@ -63,7 +63,7 @@ def sign_in(browser, url: str, user: str):
     return page
 
 
-def test_two_reviewers_work_through_a_worklist_to_the_agreement_report(worklist_server, chromium, view_click):
+def test_two_reviewers_work_through_a_worklist_to_the_agreement_report(worklist_server, chromium, canvas):
     from playwright.sync_api import expect, sync_playwright
 
     url, store, predicted = worklist_server
@@ -74,13 +74,15 @@ def test_two_reviewers_work_through_a_worklist_to_the_agreement_report(worklist_
             progress = page.locator("#worklist-progress")
             expect(progress).to_contain_text("0 reviewed · next: case 1")
             expect(page.locator("#organiser")).to_be_hidden()  # reviewers see their own work only
+            view, shown = canvas(page), None
             for k in range(1, CASES + 1):
                 page.locator("#next-case").click()
                 expect(progress).to_contain_text(f"Case {k} of {CASES} · {k - 1} reviewed")
-                page.wait_for_function("() => !!document.querySelector('#view img')")
+                shown = view.wait_picture(shown and shown["url"])
                 w, h = 150 + 5 * (k - 1), 100 + 4 * (k - 1)
-                view_click(page, w // 2 + CORRECTION[0], h // 2 + CORRECTION[1], w)  # a corrective lesion click
-                expect(page.locator("#status")).to_contain_text("Outlined from 2 inputs")
+                assert (shown["width"], shown["height"]) == (w, h)
+                view.click(w // 2 + CORRECTION[0], h // 2 + CORRECTION[1])  # a corrective lesion click
+                expect(page.locator("#canvas .lc-status")).to_contain_text("Outlined from 2 inputs")
                 if user == "bob" and k in BOB_DISAGREES:
                     page.locator("#verdict").get_by_label("Disagree").check()
                     page.locator("#corrected input").click()

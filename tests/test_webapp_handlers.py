@@ -14,24 +14,28 @@ import pytest
 from gradio import FileData
 from gradio.utils import get_upload_folder
 
+from webapp.canvas import act
 from webapp.feedback.store import FeedbackStore
 from webapp.handlers import INTERNAL_ERROR, NO_STORE, Viewer
 from webapp.session import Session
 
 ANN = SimpleNamespace(username="ann")  # what Gradio passes as gr.Request for a signed-in reviewer
-OUTPUTS = ("state", "view", "status", "classes", "malignancy", "lesion", "mask", "report", "submit", "note")
+OUTPUTS = ("state", "canvas", "mask", "report", "submit", "note")
 
 
 def shown(outputs) -> SimpleNamespace:
-    """A model event's ten outputs by name."""
+    """A page event's six outputs by name."""
     assert len(outputs) == len(OUTPUTS)
     return SimpleNamespace(**dict(zip(OUTPUTS, outputs, strict=True)))
 
 
-def at(session, x, y) -> SimpleNamespace:
-    """A select event on image pixel (x, y) of the displayed (enlarged) view."""
-    s = session.scale
-    return SimpleNamespace(index=[(x + 0.5) * s - 0.5, (y + 0.5) * s - 0.5])
+def settled(outputs) -> SimpleNamespace:
+    """The settle event's outputs (all but the canvas) by name."""
+    return shown((outputs[0], None, *outputs[1:]))
+
+
+def click(x, y, positive=True) -> dict:
+    return {"kind": "click", "x": x, "y": y, "positive": positive}
 
 
 @pytest.fixture
@@ -51,45 +55,77 @@ def upload(tmp_path):
 
 @pytest.fixture
 def opened(segmenter, scan, upload):
-    """``opened(viewer, mode="lesion") -> Session``: the scan uploaded to ``viewer``."""
-    return lambda viewer, mode="lesion": viewer.on_file(Session(), mode, upload(scan), ANN)[0]
+    """``opened(viewer) -> Session``: the scan uploaded to ``viewer``."""
+    return lambda viewer: viewer.on_file(Session(), upload(scan), ANN)[0]
 
 
-def test_upload_then_click_outlines_classifies_and_offers_downloads(segmenter, scan, upload):
+def test_upload_shows_the_picture_once_then_clicks_outline_classify_and_offer_downloads(segmenter, scan, upload):
     viewer = Viewer(segmenter)
     path = upload(scan)
-    *outputs, frames = viewer.on_file(Session(), "lesion", path, ANN)
+    *outputs, frames = viewer.on_file(Session(), path, ANN)
     assert not Path(path).exists()  # read into memory and removed from disk at once
     page = shown(outputs)
     assert page.state.image.width == 200 and frames.visible is False
-    assert cv2.imread(page.view).shape == (480, 800, 3) and "Click on the lesion" in page.status
-    assert page.classes is None and page.mask.interactive is False and page.submit.interactive is False
+    image = page.canvas["image"]
+    assert (image["width"], image["height"]) == (200, 120) and image[
+        "url"
+    ] == f"gradio_api/file={page.state.image_file}"
+    assert np.array_equal(cv2.imread(page.state.image_file, cv2.IMREAD_GRAYSCALE), page.state.image.pixels)
+    assert page.canvas["key"] == page.state.key and page.canvas["overlay"]["result"] is None
+    assert page.mask.interactive is False and page.submit.interactive is False
 
-    page = shown(viewer.on_select(page.state, "lesion", at(page.state, 140, 60)))
-    assert page.state.prediction.mask[60, 140] and "Outlined from 1 input" in page.status
-    assert set(page.classes) == set(segmenter.spec.class_names) and set(page.malignancy) == {"benign", "malignant"}
-    assert "Longest diameter" in page.lesion and page.mask.interactive and page.submit.interactive
+    answer = act(viewer, {"key": page.state.key, "actions": [click(140, 60)]}, "ann")
+    overlay = answer["overlay"]
+    assert overlay["inputs"] == [{"x": 140, "y": 60, "positive": True}] and overlay["outline"]
+    assert "Outlined from 1 input" in overlay["status"] and overlay["result"]["rows"][0][0] == "Area"
+    page = settled(viewer.on_settle(page.state))
+    assert page.state.prediction.mask[60, 140] and page.mask.interactive and page.submit.interactive
     report = json.loads(Path(page.report.value["path"]).read_text())
     assert report["prompt"] == {"clicks": [{"x": 140, "y": 60, "positive": True}]}
     mask = cv2.imread(page.mask.value["path"], cv2.IMREAD_GRAYSCALE)
     assert np.array_equal(mask > 0, page.state.prediction.mask)
+    assert viewer.canvas_value(page.state)["image"]["url"] == image["url"]  # the picture is not sent again
 
-    assert shown(viewer.on_select(page.state, "lesion", SimpleNamespace(index=None))).state is page.state
-    *cleared, frames = viewer.on_file(page.state, "lesion", None, ANN)  # the upload removed
+    *cleared, frames = viewer.on_file(page.state, None, ANN)  # the upload removed
     assert shown(cleared).state.image is None and shown(cleared).state.key == page.state.key
 
 
-def test_mode_undo_and_clear(segmenter, opened):
+def test_canvas_inputs_apply_in_order_to_the_newest_session(segmenter, opened):
     viewer = Viewer(segmenter)
-    opened = opened(viewer, "box")
-    corner = shown(viewer.on_select(opened, "box", at(opened, 120, 40)))
-    assert corner.state.pending_corner == (120, 40) and "opposite corner" in corner.status
-    assert shown(viewer.on_mode(corner.state, "lesion")).state.pending_corner is None
-    boxed = shown(viewer.on_select(corner.state, "box", at(opened, 160, 80))).state
-    refined = shown(viewer.on_select(boxed, "background", at(opened, 100, 60))).state
-    assert shown(viewer.on_undo(refined, "background")).state.prompt == boxed.prompt
-    cleared = shown(viewer.on_clear(refined, "lesion"))
-    assert len(cleared.state.prompt) == 0 and cleared.classes is None
+    stale = opened(viewer)
+    key = stale.key
+    actions = [click(140, 60), click(150, 70), click(100, 60, False), {"kind": "undo"}, click(160, 50)]
+    overlay = act(viewer, {"key": key, "actions": actions}, "ann")["overlay"]
+    assert [(i["x"], i["positive"]) for i in overlay["inputs"]] == [(140, True), (150, True), (160, True)]
+    newest = viewer.tabs.latest(stale)
+    assert len(newest.history) == 3 and newest.version == overlay["version"] > stale.version
+    boxed = act(viewer, {"key": key, "actions": [{"kind": "box", "box": [120, 40, 160, 80]}]}, "ann")
+    assert boxed["overlay"]["inputs"] == [{"box": [120, 40, 160, 80]}] and boxed["overlay"]["can_undo"]
+    assert act(viewer, {"key": key, "actions": [{"kind": "undo"}]}, "ann")["overlay"]["inputs"][2]["x"] == 160
+    cleared = act(viewer, {"key": key, "actions": [{"kind": "clear"}]}, "ann")["overlay"]
+    assert cleared["inputs"] == [] and cleared["outline"] == [] and not cleared["can_undo"]
+    # A page event given the stale gr.State value starts from the newest session.
+    assert settled(viewer.on_settle(stale)).state.version == cleared["version"]
+
+
+def test_canvas_calls_are_checked_and_errors_said_in_the_overlay(segmenter, opened):
+    viewer = Viewer(segmenter)
+    key = opened(viewer).key
+    assert "another login" in act(viewer, {"key": key, "actions": []}, None)["error"]
+    assert "another login" in act(viewer, {"key": key, "actions": []}, "bob")["error"]
+    assert "expired" in act(viewer, {"key": "public/nope", "actions": []}, "ann")["error"]
+    assert "does not understand" in act(viewer, ["not", "a", "dict"], "ann")["error"]
+    assert "at most 100" in act(viewer, {"key": key, "actions": [{"kind": "undo"}] * 101}, "ann")["error"]
+    out = act(viewer, {"key": key, "actions": [click(140, 60), click(500, 5), click(150, 70)]}, "ann")
+    overlay = out["overlay"]  # applied up to the click outside the image, which is explained
+    assert len(overlay["inputs"]) == 1 and "outside the 200 x 120 image" in overlay["message"]
+    for bad, message in (
+        ({"kind": "click", "x": "1", "y": 2}, "finite numbers"),
+        ({"kind": "box", "box": [1, 2]}, "four numbers"),
+        ({"kind": "zoom"}, "unknown input"),
+        ({"kind": "box", "box": [5, 5, 5, 30]}, "zero area"),
+    ):
+        assert message in act(viewer, {"key": key, "actions": [bad]}, "ann")["overlay"]["message"]
 
 
 def test_a_bad_upload_is_explained_and_the_session_kept(segmenter, opened, upload, tmp_path):
@@ -98,9 +134,10 @@ def test_a_bad_upload_is_explained_and_the_session_kept(segmenter, opened, uploa
     notes = tmp_path / "notes.png"
     notes.write_text("not an image")
     with pytest.warns(UserWarning, match="not an image file"):  # gr.Warning: a toast in the page
-        *outputs, _ = viewer.on_file(opened, "lesion", upload(notes), ANN)
+        *outputs, _ = viewer.on_file(opened, upload(notes), ANN)
     page = shown(outputs)
-    assert page.state is opened and "**Not an image file" in page.status
+    assert page.state.version == opened.version and page.state.image is opened.image
+    assert "not an image file" in page.canvas["overlay"]["message"]
 
 
 def test_slow_and_broken_models_are_answered_with_a_message(faulty_segmenter, opened, caplog):
@@ -108,29 +145,29 @@ def test_slow_and_broken_models_are_answered_with_a_message(faulty_segmenter, op
     viewer = Viewer(model, time_limit_s=0.3)
     opened = opened(viewer)
     model.delay = 1.0
-    with pytest.warns(UserWarning, match="longer than the server's limit of 0.3 s"):
-        page = shown(viewer.on_select(opened, "lesion", at(opened, 140, 60)))
-    assert page.state is opened and page.classes is None
+    overlay = act(viewer, {"key": opened.key, "actions": [click(140, 60)]}, "ann")["overlay"]
+    assert "longer than the server's limit of 0.3 s" in overlay["message"] and overlay["inputs"] == []
     model.delay, model.fail = 0.0, True
-    with caplog.at_level(logging.ERROR, logger="liverclick.webapp"), pytest.warns(UserWarning):
-        page = shown(viewer.on_select(opened, "lesion", at(opened, 140, 60)))
-    assert INTERNAL_ERROR.split(" (")[0] in page.status and "a bug deep" not in page.status
-    assert "a bug deep in the model code" in caplog.text
+    with caplog.at_level(logging.ERROR, logger="liverclick.webapp"):
+        overlay = act(viewer, {"key": opened.key, "actions": [click(140, 60)]}, "ann")["overlay"]
+    assert INTERNAL_ERROR.split(" (")[0] in overlay["message"] and "a bug deep" not in overlay["message"]
+    assert "a bug deep in the model code" in caplog.text and overlay["inputs"] == []
 
 
 def test_submit_saves_the_review_once_and_clears_the_form(segmenter, opened, tmp_path):
     with FeedbackStore.open(tmp_path / "fb.db") as store:
         viewer = Viewer(segmenter, store)
         opened = opened(viewer)
-        outlined = viewer.on_select(opened, "lesion", at(opened, 140, 60))[0]
+        act(viewer, {"key": opened.key, "actions": [click(140, 60)]}, "ann")
+        outlined = viewer.tabs.latest(opened)
         with pytest.warns(UserWarning, match="say whether you agree"):
-            state, submit, note, *form = viewer.on_submit(outlined, None, None, 4, True, "", ANN)
+            state, submit, note, *form = viewer.on_submit(opened, None, None, 4, True, "", ANN)
         assert state is outlined and note.startswith("**Not saved:** say whether you agree") and store.count() == 0
-        state, submit, note, *form = viewer.on_submit(outlined, "agree", None, 4, True, "fine", ANN)
+        state, submit, note, *form = viewer.on_submit(opened, "agree", None, 4, True, "fine", ANN)  # a stale state
         assert state.feedback_id == 1 and "Saved as #1" in note and submit.interactive is False
         assert form[0] is None and form[1].visible is False and form[3:] == [False, ""]  # the form starts afresh
         (record,) = store.iter_records()
-        assert record.reviewer == "ann" and record.comment == "fine" and record.outline_rating == 4
+        assert record.reviewer == "ann" and record.comment == "fine" and record.prompt == outlined.prompt
     with pytest.warns(UserWarning, match="keeps no feedback"):
         _, _, note, *_ = Viewer(segmenter).on_submit(outlined, "agree", None, 4, True, "", ANN)
     assert NO_STORE in note

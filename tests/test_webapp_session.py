@@ -1,4 +1,4 @@
-"""The viewer's handlers, without a server: (session, event) -> session, and what the page shows of it."""
+"""A viewer session without a server: (session, input) -> session, its outline history, and what the page shows."""
 
 import json
 
@@ -11,7 +11,6 @@ from core.prompt import Prompt, PromptError
 from webapp import session as sess
 from webapp.feedback.record import FeedbackError
 from webapp.feedback.store import FeedbackStore
-from webapp.render import BOX, LESION, NEGATIVE, POSITIVE, render
 
 
 @pytest.fixture
@@ -21,32 +20,26 @@ def opened(segmenter, speckle_image, tmp_path):
     return sess.open_image(segmenter, sess.Session(), str(path))
 
 
-def at(session, x, y):
-    """The display position of image pixel (x, y): the centre of its enlarged block."""
-    s = session.scale
-    return ((x + 0.5) * s - 0.5, (y + 0.5) * s - 0.5)
+class Recorder:
+    """A model that records each pass's ``previous`` outline (wrapping the tiny model)."""
 
+    def __init__(self, segmenter):
+        self.segmenter, self.previous = segmenter, []
 
-def box(segmenter, session, p, q):
-    """Two clicks in box mode at image pixels p and q."""
-    return sess.click(segmenter, sess.click(segmenter, session, at(session, *p), "box"), at(session, *q), "box")
+    def __getattr__(self, name):
+        return getattr(self.segmenter, name)
 
-
-def test_display_scale_and_click_mapping(opened):
-    assert sess.display_scale(200, 120) == 4.0  # small images are enlarged by a whole factor
-    assert sess.display_scale(800, 600) == 1.0
-    assert sess.display_scale(2560, 1000) == 0.5
-    assert opened.scale == 4.0
-    assert opened.image_point((0, 0)) == (0, 0) and opened.image_point((3, 3)) == (0, 0)
-    assert opened.image_point((4, 7)) == (1, 1)
-    assert opened.image_point((799, 479)) == (199, 119)
-    assert opened.image_point((5000, -3)) == (199, 0)  # clamped into the image
+    def predict(self, prepared, prompt, previous=None):
+        self.previous.append(None if previous is None else previous.copy())
+        return self.segmenter.predict(prepared, prompt, previous)
 
 
 def test_open_image_starts_a_fresh_prompt(segmenter, opened, tmp_path):
     assert opened.prepared is not None and opened.image.width == 200
     assert opened.name == "my_scan_1" and len(opened.prompt) == 0 and opened.prediction is None
-    assert opened.key and sess.open_image(segmenter, opened, opened.source).key == opened.key  # the tab's folder
+    assert opened.history == () and opened.version == 1
+    again = sess.open_image(segmenter, opened, opened.source)
+    assert again.key == opened.key and again.version == 2  # the tab's folder; a newer session
     assert sess.open_image(segmenter, sess.Session(), opened.source).key != opened.key
     bad = tmp_path / "notes.png"
     bad.write_text("not an image")
@@ -55,73 +48,109 @@ def test_open_image_starts_a_fresh_prompt(segmenter, opened, tmp_path):
 
 
 def test_lesion_click_predicts_and_measures(segmenter, opened):
-    s = sess.click(segmenter, opened, at(opened, 140, 60), "lesion")
+    s = sess.click(segmenter, opened, 140.4, 59.6)
     assert s.prompt.to_dict() == {"clicks": [{"x": 140, "y": 60, "positive": True}]}
     assert s.prediction.mask.shape == (120, 200) and s.prediction.mask[60, 140]
     assert sum(s.prediction.class_probs.values()) == pytest.approx(1.0, abs=1e-5)
     assert s.measurements.area_px == s.prediction.area_px > 0
     assert s.measurements.area_mm2 is None  # a PNG carries no pixel spacing
     assert opened.prompt == Prompt() and opened.prediction is None  # the old session is untouched
+    with pytest.raises(PromptError, match="outside"):
+        sess.click(segmenter, opened, 250, 10)
 
 
-def test_box_takes_two_corners_then_clicks_refine_it(segmenter, opened):
-    first = sess.click(segmenter, opened, at(opened, 120, 40), "box")
-    assert first.pending_corner == (120, 40) and len(first.prompt) == 0 and first.prediction is None
-    assert "opposite corner" in sess.guidance(first, "box")
-    boxed = sess.click(segmenter, first, at(opened, 160, 80), "box")
-    assert boxed.pending_corner is None and boxed.prompt.box.to_list() == [120, 40, 160, 80]
-    assert boxed.prediction.mask[60, 140]
-    refined = sess.click(segmenter, boxed, at(opened, 100, 60), "background")
+def test_each_click_is_one_pass_fed_the_outline_shown(segmenter, opened):
+    model = Recorder(segmenter)
+    one = sess.click(model, opened, 140, 60)
+    two = sess.click(model, one, 150, 70)
+    three = sess.click(model, two, 100, 60, positive=False)
+    assert model.previous[0] is None  # a first click
+    assert np.array_equal(model.previous[1], one.prediction.mask)
+    assert np.array_equal(model.previous[2], two.prediction.mask)
+    assert len(three.prompt) == 3 and len(three.history) == 3
+
+
+def test_undo_restores_the_outline_shown_before_exactly_without_predicting(segmenter, opened):
+    model = Recorder(segmenter)
+    one = sess.click(model, opened, 140, 60)
+    two = sess.click(model, one, 160, 75)
+    three = sess.click(model, two, 120, 50, positive=False)
+    passes = len(model.previous)
+    back = sess.undo(three)
+    assert len(model.previous) == passes  # no pass: the outline comes from the history
+    assert back.prompt == two.prompt and np.array_equal(back.prediction.mask, two.prediction.mask)
+    assert back.prediction.class_probs == two.prediction.class_probs and back.measurements == two.measurements
+    assert back.request_id == two.request_id and back.version > three.version
+    first = sess.undo(back)
+    assert first.prompt == one.prompt and np.array_equal(first.prediction.mask, one.prediction.mask)
+    empty = sess.undo(first)
+    assert len(empty.prompt) == 0 and empty.prediction is None and empty.measurements is None
+    assert sess.undo(empty) == empty and empty.history == ()
+
+
+def test_a_box_starts_afresh_and_undo_returns_to_the_clicks_before_it(segmenter, opened):
+    model = Recorder(segmenter)
+    clicked = sess.click(model, sess.click(model, opened, 140, 60), 150, 65)
+    boxed = sess.box(model, clicked, 160, 80, 120, 40)  # corners in any order
+    assert boxed.prompt.inputs == Prompt().add_box(120, 40, 160, 80).inputs  # a new prompt: the box first
+    assert model.previous[-1] is None and boxed.prediction.mask[60, 140]
+    refined = sess.click(model, boxed, 100, 60, positive=False)
     assert len(refined.prompt) == 2 and refined.prompt.box is not None
-    assert refined.prediction is not None
-    # corners in any order
-    assert box(segmenter, opened, (160, 80), (120, 40)).prompt.box.to_list() == [120, 40, 160, 80]
-
-
-def test_zero_area_box_is_refused_and_the_session_goes_on(segmenter, opened):
-    first = sess.click(segmenter, opened, at(opened, 50, 50), "box")
+    assert np.array_equal(model.previous[-1], boxed.prediction.mask)
+    back = sess.undo(sess.undo(refined))
+    assert back.prompt == clicked.prompt and np.array_equal(back.prediction.mask, clicked.prediction.mask)
     with pytest.raises(PromptError, match="zero area"):
-        sess.click(segmenter, first, at(opened, 50, 50), "box")
-    assert first.pending_corner == (50, 50)  # still waiting for a proper second corner
+        sess.box(model, opened, 50, 50, 50, 80)
 
 
 def test_background_points_alone_wait_for_a_lesion_click(segmenter, opened):
-    s = sess.click(segmenter, opened, at(opened, 10, 10), "background")
-    assert len(s.prompt) == 1 and s.prediction is None
-    assert "Background points only" in sess.guidance(s, "background")
-    s = sess.click(segmenter, s, at(opened, 140, 60), "lesion")
-    assert s.prediction is not None and not s.prediction.mask[10, 10]
+    model = Recorder(segmenter)
+    s = sess.click(model, opened, 10, 10, positive=False)
+    assert len(s.prompt) == 1 and s.prediction is None and model.previous == []
+    assert "Background points only" in sess.guidance(s)
+    s = sess.click(model, s, 140, 60)
+    assert s.prediction is not None and not s.prediction.mask[10, 10] and model.previous == [None]
 
 
-def test_undo_takes_back_the_pending_corner_then_inputs(segmenter, opened):
-    one = sess.click(segmenter, opened, at(opened, 140, 60), "lesion")
-    two = sess.click(segmenter, one, at(opened, 30, 30), "background")
-    pending = sess.click(segmenter, two, at(opened, 5, 5), "box")
-    assert sess.undo(segmenter, pending).prompt == two.prompt
-    back = sess.undo(segmenter, two)
-    assert back.prompt == one.prompt and np.array_equal(back.prediction.mask, one.prediction.mask)
-    empty = sess.undo(segmenter, back)
-    assert len(empty.prompt) == 0 and empty.prediction is None and empty.measurements is None
-    assert sess.undo(segmenter, empty) == empty
-
-
-def test_clear_and_mode_switch(segmenter, opened):
-    s = sess.click(segmenter, opened, at(opened, 140, 60), "lesion")
+def test_clear_empties_the_prompt_and_the_history(segmenter, opened):
+    s = sess.click(segmenter, sess.click(segmenter, opened, 140, 60), 150, 70)
     cleared = sess.clear(s)
     assert cleared.image is s.image and len(cleared.prompt) == 0 and cleared.prediction is None
-    pending = sess.click(segmenter, s, at(opened, 5, 5), "box")
-    assert sess.set_mode(pending, "box").pending_corner == (5, 5)
-    assert sess.set_mode(pending, "lesion").pending_corner is None
+    assert cleared.history == () and sess.undo(cleared) == cleared
+
+
+def test_history_packs_outlines_and_is_bounded(segmenter, opened, monkeypatch):
+    s = sess.click(segmenter, opened, 140, 60)
+    step = sess.Step.of(s)
+    assert step.prediction.mask.size == 0 and len(step.bits) <= (step.box[2] * step.box[3] + 7) // 8
+    monkeypatch.setattr(sess, "HISTORY_KEPT", 3)
+    for x in range(100, 106):
+        s = sess.click(segmenter, s, x, 60)
+    assert len(s.history) == 3
+
+
+def test_replay_enters_a_prompt_input_by_input(segmenter, opened):
+    model = Recorder(segmenter)
+    prompt = Prompt().add_click(10, 10, False).add_click(140, 60).add_click(150, 70)
+    s = sess.replay(model, opened, prompt)
+    assert s.prompt == prompt and len(s.history) == 3 and model.previous[0] is None
+    clicked = sess.click(
+        segmenter, sess.click(segmenter, sess.click(segmenter, opened, 10, 10, False), 140, 60), 150, 70
+    )
+    assert np.array_equal(s.prediction.mask, clicked.prediction.mask)
+    assert sess.undo(s).prompt == Prompt(prompt.inputs[:2])
 
 
 def test_no_image_yet(segmenter):
     blank = sess.Session()
     with pytest.raises(PromptError, match="upload an image first"):
-        sess.click(segmenter, blank, (10, 10), "lesion")
+        sess.click(segmenter, blank, 10, 10)
+    with pytest.raises(PromptError, match="upload an image first"):
+        sess.box(segmenter, blank, 1, 1, 9, 9)
     with pytest.raises(PromptError, match="upload an image first"):
         sess.choose_frame(segmenter, blank, 1)
-    assert sess.undo(segmenter, blank) == blank
-    assert "Upload" in sess.guidance(blank, "lesion")
+    assert sess.undo(blank) == blank
+    assert "Upload" in sess.guidance(blank)
 
 
 def test_multiframe_dicom_frames_keep_the_prompt_and_measure_in_mm(segmenter, tmp_path, image_bytes):
@@ -131,63 +160,39 @@ def test_multiframe_dicom_frames_keep_the_prompt_and_measure_in_mm(segmenter, tm
     path.write_bytes(image_bytes.dicom(frames, spacing=(0.2, 0.25)))
     s = sess.open_image(segmenter, sess.Session(), str(path))
     assert s.image.n_frames == 3 and s.image.frame == 0
-    s = sess.click(segmenter, s, at(s, 64, 48), "lesion")
-    second = sess.choose_frame(segmenter, s, 2)
+    s = sess.click(segmenter, sess.click(segmenter, s, 64, 48), 70, 50)
+    second = sess.choose_frame(segmenter, replace_file(s), 2)
     assert second.image.frame == 2 and second.prompt == s.prompt and second.prediction is not None
+    assert second.image_file == "" and len(second.history) == 2  # a new picture; the frame's own outlines
     assert np.array_equal(second.image.pixels, frames[2])
     m = second.measurements
     assert m.area_mm2 == pytest.approx(m.area_px * 0.2 * 0.25)
-    lines = sess.measurement_lines(second, "CPUExecutionProvider")
-    assert "mm²" in lines and "0.25 x 0.2 mm per pixel" in lines and "CPUExecutionProvider" in lines
-    assert "frame 2 of 3" in lines
+    rows = dict(sess.lesion_rows(second, "CPUExecutionProvider"))
+    assert "mm²" in rows["Area"] and "0.25 x 0.2 mm per pixel" in rows["Image"] and "frame 2 of 3" in rows["Image"]
+    assert "CPUExecutionProvider" in rows["Time"]
     assert sess.report(second, segmenter)["image"]["frame"] == 2
 
 
+def replace_file(session):
+    """``session`` as shown: its picture written (the frame change must ask for a new one)."""
+    from dataclasses import replace
+
+    return replace(session, image_file="/served/image.png")
+
+
 def test_report_is_json_and_replays(segmenter, opened):
-    s = sess.click(segmenter, opened, at(opened, 140, 60), "lesion")
-    s = box(segmenter, s, (100, 20), (180, 100))
+    s = sess.box(segmenter, sess.click(segmenter, opened, 140, 60), 100, 20, 180, 100)
+    s = sess.click(segmenter, s, 150, 60)
     report = json.loads(json.dumps(sess.report(s, segmenter)))
     assert Prompt.from_dict(report["prompt"]).to_dict() == s.prompt.to_dict()
+    replayed = segmenter.replay(segmenter.prepare(s.image), Prompt.from_dict(report["prompt"]))
+    assert np.array_equal(replayed.mask, s.prediction.mask)  # the report's prompt gives the outline shown
     assert report["model"] == {"name": "tiny-four", "version": "1.2", "provider": "CPUExecutionProvider"}
     assert set(report["class_probs"]) == {"cyst", "hemangioma", "metastasis", "hcc"}
     assert report["malignant_prob"] == pytest.approx(report["class_probs"]["metastasis"] + report["class_probs"]["hcc"])
     assert report["measurements"]["area_px"] == int(s.prediction.mask.sum())
     assert report["notice"] == sess.NOTICE and report["image"]["pixel_spacing_mm"] is None
-    assert sess.malignancy(s.prediction)["benign"] == pytest.approx(1 - report["malignant_prob"])
-    assert "no mm" in sess.measurement_lines(s, "cpu")
-
-
-def _has(view, colour, tol=30):
-    return bool((np.abs(view.astype(int) - colour).max(axis=-1) <= tol).any())
-
-
-def test_render_draws_mask_markers_box_and_pending_corner(segmenter, opened):
-    plain = render(opened)
-    assert plain.shape == (480, 800, 3) and (plain[..., 0] == plain[..., 2]).all()  # gray, enlarged 4x
-    s = sess.click(segmenter, opened, at(opened, 140, 60), "lesion")
-    s = sess.click(segmenter, s, at(opened, 20, 20), "background")
-    view = render(s)
-    assert _has(view, LESION) and _has(view, POSITIVE) and _has(view, NEGATIVE)
-    y, x = 60 * 4 + 30, 140 * 4 + 30  # inside the lesion, away from the marker: tinted, not gray
-    assert view[y, x, 0] > view[y, x, 2]
-    assert not _has(view, BOX)
-    pending = render(sess.click(segmenter, s, at(opened, 5, 100), "box"))
-    assert _has(pending, BOX)
-    boxed = render(box(segmenter, opened, (120, 40), (160, 80)))
-    assert tuple(boxed[40 * 4 + 1, 140 * 4]) == BOX  # the top edge of the box
-
-
-def test_large_image_is_shown_reduced_and_clicks_map_back(segmenter, tmp_path):
-    path = tmp_path / "wide.png"
-    cv2.imwrite(str(path), np.random.default_rng(2).integers(0, 255, (1500, 2600)).astype(np.uint8))
-    s = sess.open_image(segmenter, sess.Session(), str(path))
-    assert s.scale == pytest.approx(1280 / 2600)
-    assert render(s).shape == (738, 1280, 3)
-    x, y = s.image_point((640, 369))
-    assert abs(x - 1300) <= 1 and abs(y - 750) <= 1
-    s = sess.click(segmenter, s, (640, 369), "lesion")
-    assert s.prediction.mask.shape == (1500, 2600) and s.prediction.mask[y, x]
-    assert render(s).shape == (738, 1280, 3)
+    assert "no mm" in dict(sess.lesion_rows(s, "cpu"))["Image"]
 
 
 # --- reviewer feedback --------------------------------------------------------------------------
@@ -209,8 +214,8 @@ def test_review_form_needs_a_verdict_and_a_rating():
 
 
 def test_review_stores_the_final_outline_once_per_prediction(segmenter, opened, store):
-    first = sess.click(segmenter, opened, at(opened, 140, 60), "lesion")
-    final = sess.click(segmenter, first, at(opened, 165, 60), "background")  # the reviewer's correction
+    first = sess.click(segmenter, opened, 140, 60)
+    final = sess.click(segmenter, first, 165, 60, positive=False)  # the reviewer's correction
     assert sess.review_note(final) == "Not saved yet."
     predicted = final.prediction.predicted_class
     other = next(c for c in segmenter.spec.class_names if c != predicted)
@@ -225,28 +230,27 @@ def test_review_stores_the_final_outline_once_per_prediction(segmenter, opened, 
 
     with pytest.raises(FeedbackError, match="already saved as #1"):  # pressing Submit again stores nothing
         sess.submit_review(store, segmenter, saved, "dr_a", review)
-    assert sess.set_mode(saved, "box").feedback_id == 1  # nothing about the outline changed
     for changed in (
-        sess.click(segmenter, saved, at(opened, 150, 70), "lesion"),
-        sess.undo(segmenter, saved),
+        sess.click(segmenter, saved, 150, 70),
+        sess.undo(saved),
         sess.clear(saved),
         sess.open_image(segmenter, saved, saved.source),
     ):
         assert changed.feedback_id is None
-    again = sess.submit_review(store, segmenter, sess.undo(segmenter, saved), "dr_b", sess.Review(True, 2, False))
+    again = sess.submit_review(store, segmenter, sess.undo(saved), "dr_b", sess.Review(True, 2, False))
     assert again.feedback_id == 2 and store.count() == 2
     # A submit whose answer was lost (the page never learnt the id) and is sent again stores nothing new.
     assert sess.submit_review(store, segmenter, final, "dr_a", review).feedback_id == 1 and store.count() == 2
 
 
 def test_review_is_refused_without_a_login_an_outline_or_a_valid_answer(segmenter, opened, store):
-    outlined = sess.click(segmenter, opened, at(opened, 140, 60), "lesion")
+    outlined = sess.click(segmenter, opened, 140, 60)
     review = sess.Review(agree=True, outline_rating=3, accepted=False)
     with pytest.raises(FeedbackError, match="feedback needs a login"):
         sess.submit_review(store, segmenter, outlined, None, review)
     with pytest.raises(FeedbackError, match="outline a lesion first"):
         sess.submit_review(store, segmenter, opened, "dr_a", review)
-    background_only = sess.click(segmenter, opened, at(opened, 10, 10), "background")
+    background_only = sess.click(segmenter, opened, 10, 10, positive=False)
     with pytest.raises(FeedbackError, match="outline a lesion first"):
         sess.submit_review(store, segmenter, background_only, "dr_a", review)
     with pytest.raises(FeedbackError, match="must give the corrected class"):

@@ -1,10 +1,12 @@
 """The liverclick web viewer's page: its layout and which handler each event runs.
 
-Upload an ultrasound image, click on a lesion or draw a box, see it outlined and classified. The handlers
-are the methods of :class:`webapp.handlers.Viewer` (plain functions of the session and the widgets' values);
-this module only lays out the widgets and wires them. Each browser tab keeps its own
-:class:`webapp.session.Session` in ``gr.State``. ``gr.api`` adds the programmatic endpoints ``/segment`` and
-``/feedback`` (and, with a feedback store, ``/worklist``, ``/case`` and ``/review``: webapp.review.desk).
+Upload an ultrasound image, click on a lesion or drag a box around it, see it outlined and classified. The
+image is shown in the canvas view (:mod:`webapp.canvas`), which draws the outline in the browser and sends its
+inputs to the server directly; the handlers are the methods of :class:`webapp.handlers.Viewer` (plain functions
+of the session and the widgets' values); this module only lays out the widgets and wires them. Each browser tab
+keeps its own :class:`webapp.session.Session` (in ``gr.State``, and its newest in ``Viewer.tabs``). ``gr.api``
+adds the programmatic endpoints ``/segment`` and ``/feedback`` (and, with a feedback store, ``/worklist``,
+``/case`` and ``/review``: webapp.review.desk).
 
 Access: with logins (``--auth``/``--auth-file``) Gradio's login protects the whole app, page and API;
 without them the segmentation demo is open and feedback is refused, since every record names its reviewer.
@@ -26,10 +28,11 @@ from core.runtime import Predictor
 
 from . import session as sess
 from .accounts import Accounts
+from .canvas import canvas_component
 from .feedback.record import COMMENT_MAX_CHARS
 from .feedback.store import FeedbackStore
 from .files import FileGuard
-from .handlers import TIME_LIMIT_S, Viewer
+from .handlers import SESSION_CAPACITY, SESSION_TTL_S, TIME_LIMIT_S, Viewer
 from .instance import INSTANCE_CHECK, InstanceRoute
 from .review.desk import Desk
 from .review.panel import ReviewPanels
@@ -37,10 +40,7 @@ from .signin import SignInThrottle
 
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
 QUEUE_SIZE = 64  # requests waiting beyond this are refused at once rather than left to time out
-SESSION_TTL_S = 3 * 3600  # a tab idle this long gives its image and prompt back
-SESSION_CAPACITY = 500  # most tabs held at once (each holds one prepared image)
-CSS = "#view img { cursor: crosshair; } #notice p { color: #b91c1c; }"
-MODE_CHOICES = [("Lesion point (+)", "lesion"), ("Background point (-)", "background"), ("Box: two corners", "box")]
+CSS = "#notice p { color: #b91c1c; }"
 RATINGS = [("1 poor", 1), ("2", 2), ("3", 3), ("4", 4), ("5 exact", 5)]
 
 
@@ -69,30 +69,14 @@ def build_demo(
             "to see it outlined and classified."
         )
         gr.Markdown(f"**{sess.NOTICE}** Model: {segmenter.name} {segmenter.version}.", elem_id="notice")
-        state = gr.State(sess.Session(), time_to_live=SESSION_TTL_S, delete_callback=viewer.workspace.remove)
+        state = gr.State(sess.Session(), time_to_live=SESSION_TTL_S, delete_callback=viewer.forget)
         with gr.Row():
             with gr.Column(scale=3):
-                view = gr.Image(
-                    label="Ultrasound: click to prompt",
-                    type="filepath",
-                    interactive=False,
-                    buttons=["download", "fullscreen"],
-                    elem_id="view",
-                )
-                status = gr.Markdown(sess.guidance(sess.Session(), "lesion"), elem_id="status")
+                canvas = canvas_component(viewer.on_canvas)
             with gr.Column(scale=2):
                 panels.worklist_layout()
                 upload = gr.File(label="Ultrasound image: PNG, JPEG, BMP, TIFF or DICOM", elem_id="upload")
-                frame = gr.Slider(0, 1, value=0, step=1, label="Frame (0 = first)", visible=False)
-                mode = gr.Radio(MODE_CHOICES, value="lesion", label="A click adds", elem_id="mode")
-                with gr.Row():
-                    undo = gr.Button("Undo last input", size="sm")
-                    clear = gr.Button("Clear all", size="sm")
-                classes = gr.Label(num_top_classes=spec.num_classes, label="Class probabilities", elem_id="classes")
-                # A benign/malignant model's class probabilities already say it all.
-                binary = set(spec.class_names) == {"benign", "malignant"}
-                malignant = gr.Label(label="Benign or malignant", elem_id="malignancy", visible=not binary)
-                lesion = gr.Markdown(elem_id="lesion")
+                frame = gr.Slider(0, 1, value=0, step=1, label="Frame (0 = first)", visible=False, elem_id="frame")
                 with gr.Row():
                     mask_file = gr.DownloadButton("Mask (PNG)", interactive=False, size="sm")
                     report_file = gr.DownloadButton("Report (JSON)", interactive=False, size="sm")
@@ -119,18 +103,14 @@ def build_demo(
             gr.Markdown(model_card_markdown(segmenter), elem_id="model-card")
         panels.organiser_layout()
 
-        outputs = [state, view, status, classes, malignant, lesion, mask_file, report_file, submit, review_note]
+        outputs = [state, canvas, mask_file, report_file, submit, review_note]
         ui = dict(api_visibility="private")  # the page's own events; the public API is /segment and /feedback
         model = dict(ui, concurrency_id="model", show_progress="minimal")
-        upload.change(viewer.on_file, [state, mode, upload], [*outputs, frame], **model)
-        # A slider moved while a frame loads is read again when it is done (always_last); a click made while the
-        # previous one is served is dropped (once), as it would otherwise run on a stale session or, deferred,
-        # without its position.
-        frame.input(viewer.on_frame, [state, mode, frame], outputs, trigger_mode="always_last", **model)
-        view.select(viewer.on_select, [state, mode], outputs, trigger_mode="once", **model)
-        mode.change(viewer.on_mode, [state, mode], outputs, show_progress="hidden", **ui)
-        undo.click(viewer.on_undo, [state, mode], outputs, **model)
-        clear.click(viewer.on_clear, [state, mode], outputs, show_progress="hidden", **ui)
+        upload.change(viewer.on_file, [state, upload], [*outputs, frame], **model)
+        # A slider moved while a frame loads is read again when it is done (always_last).
+        frame.input(viewer.on_frame, [state, frame], outputs, trigger_mode="always_last", **model)
+        # The canvas sends its inputs itself (Viewer.on_canvas); once it has drawn an answer, the rest catches up.
+        canvas.settle(viewer.on_settle, state, [state, *outputs[2:]], show_progress="hidden", **ui)
         form = [verdict, corrected, rating, accepted, comment]
         verdict.change(viewer.on_verdict, verdict, corrected, show_progress="hidden", **ui)
         # Once: a second press while the first is being stored is dropped; after it, Submit stays disabled.
@@ -138,7 +118,7 @@ def build_demo(
             viewer.on_submit, [state, *form], [state, submit, review_note, *form], trigger_mode="once", **ui
         )
         demo.load(viewer.on_load, None, reviewer, **ui)
-        panels.wire(demo, state, mode, outputs, submitted)
+        panels.wire(demo, state, outputs, submitted)
         gr.api(viewer.segment, api_name="segment", concurrency_id="model")
         gr.api(viewer.feedback, api_name="feedback", concurrency_id="model")
         if store is not None:  # review sessions (webapp.review.desk)

@@ -38,7 +38,7 @@ from core.imageio import ImageError
 
 API_FILE_TTL_S = 600  # an API answer's mask, kept for the client to download
 RECENT_S, RECENT_BYTES = 60, 256 * 2**20  # uploads just read, for a request that shares one (below)
-SERVED_KEPT = 9  # a session's latest files (three renders of a view and two downloads): a page may still fetch one
+SERVED_KEPT = 9  # a session's latest files (its picture and the latest outlines' downloads): a page may still fetch one
 PUBLIC = "public"  # the owner folder when the server has no logins
 FILE_ROUTES = ("/gradio_api/file=", "/file=", "/gradio_api/file/", "/file/")
 DEEP_LINK = "/gradio_api/deep_link"

@@ -2,20 +2,21 @@
 
 Each page event is one method that takes the session and the widgets' values and returns the outputs the
 layout (:mod:`webapp.app`) wires to it, in order. The session handlers of :mod:`webapp.session` do the work,
-:mod:`webapp.render` draws the view. Model work runs on a few worker threads under a time limit; an error
-meant for the user is shown in the page (and in a toast), anything else is logged and answered without
-details, and the session stays as it was. ``segment`` and ``feedback`` are the public API (``gr.api``):
+the canvas (:mod:`webapp.canvas`) draws the image and :mod:`webapp.overlay`'s drawing of the session. The
+canvas sends its inputs to :meth:`Viewer.act`, outside Gradio's queue; a tab's newest session is kept in
+:class:`webapp.tabs.Tabs`, where every handler starts. Model work runs on a few worker threads under a time
+limit; an error meant for the user is shown in the page, anything else is logged and answered without details,
+and the session stays as it was. ``segment`` and ``feedback`` are the public API (``gr.api``):
 Gradio reads their types from the annotations, so this module keeps them evaluated (no
 ``from __future__ import annotations``).
 """
 
-import concurrent.futures
 import json
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
-from typing import TypeVar
 
 import cv2
 import gradio as gr
@@ -29,57 +30,31 @@ from core.runtime import Prediction, Predictor
 from core.serialize import FEEDBACK_ANSWER, SEGMENT_ANSWER, prediction_json
 
 from . import session as sess
+from .canvas import act
+from .deadline import INTERNAL_ERROR, TIME_LIMIT_S, Deadline, RequestTimeout
 from .feedback.record import FeedbackError, StoreUnavailable
 from .feedback.store import FeedbackStore
-from .files import Workspace
-from .render import render
+from .files import Workspace, signed_in
+from .overlay import overlay
+from .tabs import Tabs
 
-# The slowest request measured on a 2-core CPU (paper-size x1.0 network, 40 MP PNG: read 0.6 s, predict up to
-# 1.5 s) takes about 2 s; the limit leaves ten times that for a busy machine and stops only runaway work.
-TIME_LIMIT_S = 20.0
-JPEG = [cv2.IMWRITE_JPEG_QUALITY, 92, cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444]
-INTERNAL_ERROR = "Something went wrong on the server (the details are in its log). The session is unchanged."
+SESSION_TTL_S = 3 * 3600  # a tab idle this long gives its image and prompt back
+SESSION_CAPACITY = 500  # most tabs held at once (each holds one prepared image)
+IMAGE_MAX_SIDE = 4096  # the picture sent to the browser, once per image or frame: larger ones are reduced
+PNG_FAST = [cv2.IMWRITE_PNG_COMPRESSION, 1]
 API_INTERNAL_ERROR = "something went wrong on the server (the details are in its log); nothing was stored"
 NO_STORE = "this server keeps no feedback: it was started without --feedback-db"
 STORE_DOWN = "the feedback database cannot be reached right now, so nothing was saved; please try again"
 
 log = logging.getLogger("liverclick.webapp")
-T = TypeVar("T")
-
-
-class RequestTimeout(RuntimeError):
-    """A request ran past the time limit; its answer is dropped."""
-
-
-class Deadline:
-    """Runs model work on ``workers`` threads and stops waiting for it after ``seconds`` (waiting for a worker counts).
-
-    A prediction cannot be interrupted from outside: one past the limit finishes on its worker and its answer
-    is dropped. As the workers are few, abandoned work never occupies more than ``workers`` cores.
-    """
-
-    def __init__(self, seconds: float, workers: int) -> None:
-        self.seconds = seconds
-        self._pool = concurrent.futures.ThreadPoolExecutor(max(1, workers), thread_name_prefix="liverclick-model")
-
-    def run(self, work: Callable[[], T]) -> T:
-        future = self._pool.submit(work)
-        try:
-            return future.result(timeout=self.seconds)
-        except concurrent.futures.TimeoutError:
-            future.cancel()  # never starts if it is still waiting for a worker
-            raise RequestTimeout(
-                f"the request took longer than the server's limit of {self.seconds:g} s and was given up; "
-                "a smaller image may help"
-            ) from None
 
 
 class Viewer:
     """The page's handlers for one model (and, for reviewer feedback, one store); one method an event.
 
-    A method returns the outputs its event updates (see :mod:`webapp.app`): every model event returns
-    :meth:`present`'s ten outputs (state, view, status, classes, malignancy, lesion, the two downloads, the
-    feedback panel's Submit button and note).
+    A page event returns the outputs its event updates (see :mod:`webapp.app`): every event that changes the
+    session returns :meth:`present`'s six outputs (state, canvas, the two downloads, the feedback panel's Submit
+    button and note). The canvas's inputs go to :meth:`on_canvas`.
     """
 
     def __init__(
@@ -94,6 +69,7 @@ class Viewer:
         self.public = public  # folders of files anyone may open (the examples)
         self.workspace = Workspace()
         self.deadline = Deadline(time_limit_s, workers)
+        self.tabs = Tabs(SESSION_CAPACITY, SESSION_TTL_S)
 
     # --- what the page shows ---------------------------------------------------------------------
     def review_widgets(self, session: sess.Session, message: str | None = None) -> tuple:
@@ -102,80 +78,103 @@ class Viewer:
         note = sess.review_note(session)
         return submit, f"**Not saved:** {message}\n\n{note}" if message else note
 
-    def present(self, session: sess.Session, mode: str, message: str | None = None) -> tuple:
-        """Every output for a session: state, view, status, classes, malignancy, lesion table, downloads, review."""
-        status = sess.guidance(session, mode)
-        if message:
-            status = f"**{message[0].upper()}{message[1:]}**\n\n{status}"
-        view = None
+    def canvas_value(self, session: sess.Session, message: str | None = None) -> dict:
+        """What the canvas shows: the tab's key, its picture (sent once per image or frame) and the overlay."""
+        image = None
         if session.image is not None:
-            view = self.workspace.write_served(session.key, "view.jpg", _encode(".jpg", render(session)))
+            image = {
+                "url": f"gradio_api/file={session.image_file}",
+                "width": session.image.width,
+                "height": session.image.height,
+                "name": session.name,
+            }
+        return {"key": session.key, "image": image, "overlay": overlay(session, self.segmenter, message)}
+
+    def present(self, session: sess.Session, message: str | None = None) -> tuple:
+        """Every output for a session: state, canvas (with ``message``, an error, shown in it), downloads, review."""
+        return (session, self.canvas_value(session, message), *self.downloads(session))
+
+    def downloads(self, session: sess.Session) -> tuple:
+        """The mask and report downloads of the outline shown, and the feedback panel's widgets."""
         p = session.prediction
         if p is None:
             idle = gr.DownloadButton(value=None, interactive=False)
-            return session, view, status, None, None, "", idle, idle, *self.review_widgets(session)
+            return idle, idle, *self.review_widgets(session)
         report = json.dumps(sess.report(session, self.segmenter), indent=2).encode()
         mask_png = _encode(".png", p.mask.astype(np.uint8) * 255)
         mask = self.workspace.write_served(session.key, f"{session.name}_mask.png", mask_png)
         report_file = self.workspace.write_served(session.key, f"{session.name}_report.json", report)
         return (
-            session,
-            view,
-            status,
-            p.class_probs,
-            sess.malignancy(p),
-            sess.measurement_lines(session, self.segmenter.provider),
             gr.DownloadButton(value=mask, interactive=True),
             gr.DownloadButton(value=report_file, interactive=True),
             *self.review_widgets(session),
         )
 
-    def attempt(self, session: sess.Session, mode: str, action: Callable[[], sess.Session]) -> tuple:
-        """Run a model handler within the time limit; on failure keep the session as it was and say why,
-        in the page and in a toast."""
+    def shown(self, session: sess.Session) -> sess.Session:
+        """``session`` with its picture written for the browser (once per image or frame) and held as its tab's."""
+        if session.image is not None and not session.image_file:
+            pixels = session.image.pixels
+            scale = IMAGE_MAX_SIDE / max(pixels.shape)
+            if scale < 1:
+                size = (round(pixels.shape[1] * scale), round(pixels.shape[0] * scale))
+                pixels = cv2.resize(pixels, size, interpolation=cv2.INTER_AREA)
+            path = self.workspace.write_served(session.key, "image.png", _encode(".png", pixels, PNG_FAST))
+            session = replace(session, image_file=path)
+        return self.tabs.put(session)
+
+    def attempt(self, session: sess.Session, action: Callable[[], sess.Session]) -> tuple:
+        """Run a model handler within the time limit, one at a time per tab; on failure keep the session as it
+        was and say why, in the page and in a toast."""
+        session = self.tabs.latest(session)
         try:
-            return self.present(self.deadline.run(action), mode)
+            with self.tabs.turn(session.key):
+                return self.present(self.shown(self.deadline.run(action)))
         except (ImageError, PromptError, FeedbackError, RequestTimeout) as exc:
             message = str(exc)
         except Exception:
             log.exception("a viewer request failed")
             message = INTERNAL_ERROR
         gr.Warning(message)
-        return self.present(session, mode, message)
+        return self.present(self.tabs.latest(session), message)
+
+    def forget(self, session: sess.Session) -> None:
+        """A tab gone (its state expired): its session and files."""
+        self.tabs.drop(session.key)
+        self.workspace.remove(session)
 
     # --- the page's events -----------------------------------------------------------------------
-    def on_file(self, session: sess.Session, mode: str, path: str | None, request: gr.Request) -> tuple:
-        """An upload (or its removal), read into memory and removed from disk: the outputs and the frame slider."""
+    def on_file(self, session: sess.Session, path: str | None, request: gr.Request) -> tuple:
+        """An upload (or its removal), read into memory and removed from disk at once: the outputs, the frame slider."""
+        session = self.tabs.latest(session)
         if path is None:
-            return (*self.present(sess.Session(key=session.key), mode), gr.Slider(visible=False))
+            blank = sess.Session(key=session.key, version=session.version + 1)
+            return (*self.present(self.tabs.put(blank)), gr.Slider(visible=False))
 
         def work() -> sess.Session:
             data, name = self.workspace.read_upload(path, self.public)
             key = self.workspace.new_key(request.username)
             return sess.open_image(self.segmenter, session, data, name=name, key=key)
 
-        out = self.attempt(session, mode, work)
+        out = self.attempt(session, work)
         image = out[0].image
         n = image.n_frames if image is not None else 1
         frames = gr.Slider(minimum=0, maximum=max(1, n - 1), value=image.frame if image else 0, visible=n > 1)
         return (*out, frames)
 
-    def on_frame(self, session: sess.Session, mode: str, frame: float) -> tuple:
-        return self.attempt(session, mode, lambda: sess.choose_frame(self.segmenter, session, int(frame)))
+    def on_frame(self, session: sess.Session, frame: float) -> tuple:
+        session = self.tabs.latest(session)
+        return self.attempt(session, lambda: sess.choose_frame(self.segmenter, session, int(frame)))
 
-    def on_select(self, session: sess.Session, mode: str, evt: gr.SelectData) -> tuple:
-        if evt.index is None:  # a click beside the picture, inside its frame
-            return self.present(session, mode)
-        return self.attempt(session, mode, lambda: sess.click(self.segmenter, session, tuple(evt.index), mode))
+    def on_settle(self, session: sess.Session) -> tuple:
+        """The canvas has drawn the answer to its inputs: the page's other outputs catch up (state, downloads,
+        review)."""
+        session = self.tabs.latest(session)
+        return (session, *self.downloads(session))
 
-    def on_mode(self, session: sess.Session, mode: str) -> tuple:
-        return self.present(sess.set_mode(session, mode), mode)
-
-    def on_undo(self, session: sess.Session, mode: str) -> tuple:
-        return self.attempt(session, mode, lambda: sess.undo(self.segmenter, session))
-
-    def on_clear(self, session: sess.Session, mode: str) -> tuple:
-        return self.present(sess.clear(session), mode)
+    def on_canvas(self, data, request: gr.Request) -> dict:
+        """The canvas's server function: :meth:`act` for the signed-in user (Gradio hands server functions the
+        HTTP request itself, and answers them only for a signed-in user when the server has logins)."""
+        return act(self, data, signed_in(request.scope))
 
     def on_submit(
         self,
@@ -189,6 +188,7 @@ class Viewer:
     ) -> tuple:
         """Save the review of the current outline; the form is cleared once the store has acknowledged it.
         Returns the state, Submit, the note and the five form widgets."""
+        session = self.tabs.latest(session)
         try:
             review = sess.Review.from_form(verdict, corrected, rating, accepted, comment)
             saved = sess.submit_review(self.the_store(), self.segmenter, session, request.username, review)
@@ -201,6 +201,7 @@ class Viewer:
             log.exception("saving feedback failed")
             message = INTERNAL_ERROR
         else:
+            saved = self.tabs.put(saved)
             blank = (None, gr.Dropdown(value=None, visible=False), None, False, "")
             return (saved, *self.review_widgets(saved), *blank)
         gr.Warning(message)
@@ -294,11 +295,9 @@ class Viewer:
         return {"id": feedback_id, **prediction_json(prediction, FEEDBACK_ANSWER)}
 
 
-def _encode(ext: str, image: np.ndarray) -> bytes:
-    """PNG or JPEG bytes of an RGB or grayscale image."""
-    if image.ndim == 3:
-        image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
-    ok, data = cv2.imencode(ext, image, JPEG if ext == ".jpg" else [])
+def _encode(ext: str, image: np.ndarray, params: list[int] | None = None) -> bytes:
+    """PNG bytes of a grayscale image."""
+    ok, data = cv2.imencode(ext, image, params or [])
     if not ok:
         raise RuntimeError(f"cannot encode the image as {ext}")
     return data.tobytes()

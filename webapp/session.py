@@ -1,48 +1,39 @@
-"""One viewer session as an immutable value, and the handlers that turn (session, event) into a new session.
+"""One viewer session as an immutable value, and the functions that turn (session, input) into a new session.
 
-Everything here is free of Gradio, so the viewer's behaviour is unit-tested without a server: the
-app only maps widgets to these functions. The image is prepared once when it is opened (grayscale,
-letterbox, normalisation); every click then costs only distance maps, inference and post-processing.
-Errors meant for the user are :class:`core.imageio.ImageError`, :class:`core.prompt.PromptError` and
-:class:`webapp.feedback.record.FeedbackError`; a handler that raises leaves the session it was given as it was.
+Everything here is free of Gradio, so the viewer's behaviour is unit-tested without a server, and any page (the
+viewer, a review worklist) drives a case through the same functions: :func:`open_image`, :func:`open_case`,
+:func:`choose_frame`, :func:`click`, :func:`box`, :func:`undo`, :func:`clear`; the outline shown is
+``session.prediction``. The image is prepared once when it is opened; a click then costs one network pass, fed
+the outline shown before it (the model's iterative contract), and its outline joins the session's history, so
+that undo restores the outline shown before exactly, without predicting again. A box starts a new prompt (the
+inputs before it stay in the history). Errors meant for the user are :class:`core.imageio.ImageError`,
+:class:`core.prompt.PromptError` and :class:`webapp.feedback.record.FeedbackError`; a function that raises leaves
+the session it was given as it was.
 """
 
 from __future__ import annotations
 
-import math
 import re
 import uuid
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Literal
+
+import cv2
+import numpy as np
 
 from core.imageio import UltrasoundImage, load_image
 from core.measure import Measurements, measure
-from core.prompt import Prompt, PromptError
+from core.prompt import Box, Prompt, PromptError
 from core.runtime import Prediction, Predictor, PreparedImage
 from core.serialize import VIEWER_REPORT, prediction_json
 
 from .feedback.record import FeedbackError, FeedbackRecord
 from .feedback.store import FeedbackStore
 
-ClickMode = Literal["lesion", "background", "box"]
-CLICK_MODES: tuple[ClickMode, ...] = ("lesion", "background", "box")
 NOTICE = "Research tool, not for diagnosis."
 NO_IMAGE = "upload an image first, then click on the lesion"
+HISTORY_KEPT = 200  # inputs undo can take back (boxes start new prompts, so the history outlives a prompt)
 LOGIN_NEEDED = "feedback needs a login: the server must be started with --auth or --auth-file, and you signed in"
-
-DISPLAY_MIN = 640  # a smaller image is shown enlarged by a whole factor, so that it can be clicked precisely
-DISPLAY_MAX = 1280  # a larger one is shown reduced, which keeps each click's round trip short
-
-
-def display_scale(width: int, height: int) -> float:
-    """Display pixels per image pixel for an image of this size."""
-    longest = max(width, height)
-    if longest < DISPLAY_MIN:
-        return float(math.ceil(DISPLAY_MIN / longest))
-    if longest > DISPLAY_MAX:
-        return DISPLAY_MAX / longest
-    return 1.0
 
 
 @dataclass(frozen=True)
@@ -57,8 +48,49 @@ class CaseRef:
 
 
 @dataclass(frozen=True)
+class Step:
+    """What a session showed before an input, kept for undo: the prompt, the prediction (its mask packed 8 pixels a
+    byte inside its bounding box, a few kB whatever the image's size), the measurements and the review's ids."""
+
+    prompt: Prompt
+    prediction: Prediction | None  # with an empty mask: the mask is ``bits`` inside ``box``
+    box: tuple[int, int, int, int]  # x, y, width, height
+    bits: bytes
+    measurements: Measurements | None
+    request_id: str
+    feedback_id: int | None
+
+    @classmethod
+    def of(cls, session: Session) -> Step:
+        p, box, bits = session.prediction, (0, 0, 0, 0), b""
+        if p is not None:
+            box = cv2.boundingRect(p.mask.view(np.uint8))
+            x, y, w, h = box
+            bits = np.packbits(p.mask[y : y + h, x : x + w]).tobytes()
+            p = replace(p, mask=np.zeros((0, 0), bool))
+        return cls(session.prompt, p, box, bits, session.measurements, session.request_id, session.feedback_id)
+
+    def restore(self, session: Session) -> Session:
+        """``session`` showing this step again, exactly as it was."""
+        prediction = self.prediction
+        if prediction is not None:
+            x, y, w, h = self.box
+            mask = np.zeros((session.image.height, session.image.width), bool)
+            mask[y : y + h, x : x + w] = np.unpackbits(np.frombuffer(self.bits, np.uint8), count=w * h).reshape(h, w)
+            prediction = replace(prediction, mask=mask)
+        return replace(
+            session,
+            prompt=self.prompt,
+            prediction=prediction,
+            measurements=self.measurements,
+            request_id=self.request_id,
+            feedback_id=self.feedback_id,
+        )
+
+
+@dataclass(frozen=True)
 class Session:
-    """What one viewer tab holds: the image, the prompt so far, a pending box corner, the last prediction."""
+    """What one viewer tab holds: the image, the prompt so far, the outline shown and the ones before it."""
 
     key: str = ""  # names this tab's folder of served files; given when its first image is opened
     image: UltrasoundImage | None = None
@@ -66,28 +98,17 @@ class Session:
     source: str | bytes | None = None  # a multi-frame file (its bytes), read again for another frame
     name: str = "image"  # file stem for downloads
     prompt: Prompt = Prompt()
-    pending_corner: tuple[int, int] | None = None  # first corner of a box being drawn
     prediction: Prediction | None = None
     measurements: Measurements | None = None
+    history: tuple[Step, ...] = ()  # what was shown before each input, for undo
+    version: int = 0  # counts the session's changes: a page shows the newest it was given
+    image_file: str = ""  # the served copy of the image the page shows (webapp.handlers), once written
     feedback_id: int | None = None  # the record this prediction was saved as; a new prediction clears it
     request_id: str = ""  # names the write of this prediction's review: a retried submit stores nothing new
     case: CaseRef | None = None  # the review-session case shown, if any
 
-    @property
-    def scale(self) -> float:
-        return display_scale(self.image.width, self.image.height) if self.image else 1.0
 
-    def image_point(self, index: tuple[float, float] | list[float]) -> tuple[int, int]:
-        """A position in the displayed image (Gradio's ``SelectData.index``) -> the image pixel (x, y) under it."""
-        if self.image is None:
-            raise PromptError(NO_IMAGE)
-        s = self.scale
-        x = min(max(round((index[0] + 0.5) / s - 0.5), 0), self.image.width - 1)
-        y = min(max(round((index[1] + 0.5) / s - 0.5), 0), self.image.height - 1)
-        return int(x), int(y)
-
-
-# --- handlers ---------------------------------------------------------------------------------
+# --- opening an image ---------------------------------------------------------------------------
 def open_image(
     segmenter: Predictor, session: Session, source: str | bytes, frame: int = 0, name: str = "", key: str = ""
 ) -> Session:
@@ -103,6 +124,7 @@ def open_image(
         prepared=segmenter.prepare(image),
         source=kept,
         name=stem[:64],
+        version=session.version + 1,
     )
 
 
@@ -116,64 +138,93 @@ def open_case(
         prepared=segmenter.prepare(image),
         name=f"case_{case.position + 1}",
         case=case,
+        version=session.version + 1,
     )
-    return _predict(segmenter, opened, prompt)
+    return replay(segmenter, opened, prompt)
 
 
 def choose_frame(segmenter: Predictor, session: Session, frame: int) -> Session:
-    """Show another frame of a multi-frame image, keeping the prompt (frames share one geometry)."""
+    """Show another frame of a multi-frame image with the same prompt, its outlines predicted on that frame."""
     if session.image is None:
         raise PromptError(NO_IMAGE)
     if session.source is None:
         raise PromptError("this image has a single frame")
     image = load_image(session.source, frame=int(frame))
-    moved = replace(session, image=image, prepared=segmenter.prepare(image), pending_corner=None)
-    return _predict(segmenter, moved, session.prompt)
+    moved = replace(session, image=image, prepared=segmenter.prepare(image), image_file="")
+    return replay(segmenter, moved, session.prompt)
 
 
-def click(segmenter: Predictor, session: Session, index: tuple[float, float], mode: ClickMode) -> Session:
-    """A click on the displayed image at ``index``: a lesion or background point, or a box corner."""
+# --- inputs -------------------------------------------------------------------------------------
+def click(segmenter: Predictor, session: Session, x: float, y: float, positive: bool = True) -> Session:
+    """A lesion (``positive``) or background point at image pixel (x, y): one pass fed the outline shown."""
     if session.prepared is None:
         raise PromptError(NO_IMAGE)
-    if mode not in CLICK_MODES:
-        raise ValueError(f"unknown mode {mode!r}")
-    x, y = session.image_point(index)
-    if mode != "box":
-        previous = None if session.prediction is None else session.prediction.mask  # a correction: one pass
-        return _predict(segmenter, session, session.prompt.add_click(x, y, positive=mode == "lesion"), previous)
-    if session.pending_corner is None:
-        return replace(session, pending_corner=(x, y))
-    x0, y0 = session.pending_corner
-    return _predict(segmenter, session, session.prompt.add_box(x0, y0, x, y))
+    prompt = session.prompt.add_click(round(x), round(y), positive=positive)
+    previous = None if session.prediction is None else session.prediction.mask
+    return _advance(segmenter, session, prompt, previous)
 
 
-def set_mode(session: Session, mode: ClickMode) -> Session:
-    """Switching mode abandons a half-drawn box."""
-    return session if mode == "box" else replace(session, pending_corner=None)
+def box(segmenter: Predictor, session: Session, x0: float, y0: float, x1: float, y1: float) -> Session:
+    """A box (corners in any order, image pixels): a new prompt, predicted afresh; undo returns to the inputs before."""
+    if session.prepared is None:
+        raise PromptError(NO_IMAGE)
+    return _advance(segmenter, session, Prompt().add_box(round(x0), round(y0), round(x1), round(y1)), None)
 
 
-def undo(segmenter: Predictor, session: Session) -> Session:
-    """Take back a pending box corner, else the last input, and predict again."""
-    if session.pending_corner is not None:
-        return replace(session, pending_corner=None)
-    if session.prepared is None or not len(session.prompt):
+def undo(session: Session) -> Session:
+    """Show again what was shown before the last input (its outline exactly, not predicted again)."""
+    if not session.history:
         return session
-    return _predict(segmenter, session, session.prompt.undo())
+    restored = session.history[-1].restore(session)
+    return replace(restored, history=session.history[:-1], version=session.version + 1)
 
 
 def clear(session: Session) -> Session:
-    """Forget every input on this image."""
-    return replace(session, prompt=Prompt(), pending_corner=None, prediction=None, measurements=None, feedback_id=None)
+    """Forget every input on this image, and the history."""
+    return replace(
+        session,
+        prompt=Prompt(),
+        prediction=None,
+        measurements=None,
+        history=(),
+        feedback_id=None,
+        version=session.version + 1,
+    )
 
 
-def _predict(segmenter: Predictor, session: Session, prompt: Prompt, previous=None) -> Session:
-    """The session with ``prompt`` in force and its prediction (none while no lesion click or box is given):
-    given the outline before the prompt's last click, one pass; otherwise the prompt's history replayed."""
-    base = replace(session, prompt=prompt, pending_corner=None, prediction=None, measurements=None, feedback_id=None)
+def replay(segmenter: Predictor, session: Session, prompt: Prompt) -> Session:
+    """``session`` with ``prompt`` entered input by input (each pass fed the outline before it, a box afresh), as if
+    clicked: the history holds every step (a review case's first prompt, a frame's outlines)."""
+    shown = replace(session, prompt=Prompt(), prediction=None, measurements=None, history=(), feedback_id=None)
+    for k in range(1, len(prompt.inputs) + 1):
+        part = Prompt(prompt.inputs[:k])
+        fresh = isinstance(part.inputs[-1], Box) or shown.prediction is None
+        shown = _advance(segmenter, shown, part, None if fresh else shown.prediction.mask)
+    return replace(shown, version=session.version + 1)
+
+
+def _advance(segmenter: Predictor, session: Session, prompt: Prompt, previous: np.ndarray | None) -> Session:
+    """The session with ``prompt`` in force and its prediction (none while no lesion click or box is given), the
+    state before it added to the history."""
+    width, height = session.prepared.width, session.prepared.height
+    if len(prompt.points(True)):
+        prompt.validate(width, height)
+    else:  # background points only, so far: each checked as it comes
+        x, y = prompt.points(False)[-1]
+        if not (0 <= x < width and 0 <= y < height):
+            raise PromptError(f"background click at (x={x:g}, y={y:g}) lies outside the {width} x {height} image")
+    base = replace(
+        session,
+        prompt=prompt,
+        prediction=None,
+        measurements=None,
+        history=(*session.history, Step.of(session))[-HISTORY_KEPT:],
+        version=session.version + 1,
+        feedback_id=None,
+    )
     if len(prompt.points(True)) == 0:
         return base
-    prompt.validate(session.prepared.width, session.prepared.height)
-    prediction = segmenter.replay(session.prepared, prompt, previous)
+    prediction = segmenter.predict(session.prepared, prompt, previous)
     measurements = measure(prediction.mask, session.image.pixel_spacing_mm)
     return replace(base, prediction=prediction, measurements=measurements, request_id=uuid.uuid4().hex)
 
@@ -269,55 +320,43 @@ def review_note(session: Session) -> str:
 
 
 # --- what the page shows ----------------------------------------------------------------------
-def guidance(session: Session, mode: ClickMode) -> str:
+def guidance(session: Session) -> str:
     """One line telling the user what the viewer is waiting for."""
     if session.image is None:
         return "Upload an ultrasound image (PNG, JPEG, BMP, TIFF or DICOM)."
-    if session.pending_corner is not None:
-        x, y = session.pending_corner
-        return f"Box: first corner at (x={x}, y={y}). Now click the opposite corner."
     if not len(session.prompt):
-        if mode == "box":
-            return "Click one corner of a box around the lesion, then the opposite corner."
-        if mode == "background":
-            return "Click on the background to mark what is not lesion, or switch to *Lesion point*."
-        return "Click on the lesion, or choose *Box* and click two opposite corners around it."
+        return (
+            "Click on the lesion, or drag a box around it. Shift-click or right-click marks background; "
+            "the wheel zooms, a middle-button or space drag pans; z undoes, Esc clears."
+        )
     if session.prediction is None:
         return "Background points only so far: click on the lesion, or draw a box, to outline it."
     n = len(session.prompt)
     return (
         f"Outlined from {n} input{'s' if n > 1 else ''}. Add lesion or background points to refine it; "
-        "*Undo* takes back the last one."
+        "Undo (z) takes back the last one."
     )
 
 
-def malignancy(prediction: Prediction) -> dict[str, float]:
-    return {"malignant": prediction.malignant_prob, "benign": 1.0 - prediction.malignant_prob}
-
-
-def measurement_lines(session: Session, provider: str) -> str:
-    """Area, longest diameter (mm when the spacing is known), class and timing as a Markdown table."""
+def lesion_rows(session: Session, provider: str) -> list[tuple[str, str]]:
+    """Area, longest diameter (mm when the spacing is known), class, image and timing, as (label, value) rows."""
     m, p = session.measurements, session.prediction
     if m is None or p is None:
-        return ""
+        return []
     area, diameter = f"{m.area_px:,} px²", f"{m.diameter_px:.1f} px"
     if m.area_mm2 is not None:
         area += f" · {m.area_mm2:.1f} mm²"
         diameter += f" · {m.diameter_mm:.1f} mm"
     spacing = session.image.pixel_spacing_mm
     scale = f"{spacing[1]:.3g} x {spacing[0]:.3g} mm per pixel" if spacing else "pixel spacing unknown: no mm"
-    total, inference = (_duration(p.timings_ms.get(k, 0)) for k in ("total", "inference"))
-    return "\n".join(
-        [
-            "| Lesion | |",
-            "|---|---|",
-            f"| Area | {area} |",
-            f"| Longest diameter | {diameter} |",
-            f"| Most likely class | {p.predicted_class} ({p.class_probs[p.predicted_class]:.0%}) |",
-            f"| Image | {session.image.description}; {session.image.width} x {session.image.height} px; {scale} |",
-            f"| Time | {total} per click ({inference} inference) on {provider} |",
-        ]
-    )
+    total, network = (_duration(p.timings_ms.get(k, 0)) for k in ("total", "inference"))
+    return [
+        ("Area", area),
+        ("Longest diameter", diameter),
+        ("Most likely class", f"{p.predicted_class} ({p.class_probs[p.predicted_class]:.0%})"),
+        ("Image", f"{session.image.description}; {session.image.width} x {session.image.height} px; {scale}"),
+        ("Time", f"{total} for this input ({network} network) on {provider}"),
+    ]
 
 
 def _duration(value: float) -> str:

@@ -47,14 +47,14 @@ class ReviewPanels:
                 )
                 self.kappa_plot = gr.BarPlot(x="pair", y="kappa", title="Cohen's kappa (class)", y_lim=[-1, 1])
 
-    def wire(self, demo: gr.Blocks, state: gr.State, mode: gr.Radio, outputs: list, submitted) -> None:
+    def wire(self, demo: gr.Blocks, state: gr.State, outputs: list, submitted) -> None:
         """Events: ``outputs`` are the viewer's model-event outputs; ``submitted``, the feedback panel's Submit
         event, after which the progress is shown again."""
         ui = dict(api_visibility="private")
         model = dict(ui, concurrency_id="model", show_progress="minimal")
         demo.load(self.on_load, None, [self.session, self.progress, self.box, self.org, self.org_session], **ui)
-        self.next.click(self.on_next, [state, mode, self.session], [*outputs, self.progress], **model)
-        self.open.click(self.on_open, [state, mode, self.session, self.number], [*outputs, self.progress], **model)
+        self.next.click(self.on_next, [state, self.session], [*outputs, self.progress], **model)
+        self.open.click(self.on_open, [state, self.session, self.number], [*outputs, self.progress], **model)
         self.session.change(self.on_progress, [state, self.session], self.progress, show_progress="hidden", **ui)
         submitted.then(self.on_progress, [state, self.session], self.progress, show_progress="hidden", **ui)
         plots = [self.report, self.progress_plot, self.jaccard_plot, self.kappa_plot]
@@ -79,20 +79,20 @@ class ReviewPanels:
             gr.Dropdown(choices=every, value=None),
         )
 
-    def on_next(self, page: sess.Session, mode: str, name: str | None, request: gr.Request) -> tuple:
-        return self._open(page, mode, name, None, request.username)
+    def on_next(self, page: sess.Session, name: str | None, request: gr.Request) -> tuple:
+        return self._open(page, name, None, request.username)
 
-    def on_open(self, page: sess.Session, mode: str, name: str | None, number, request: gr.Request) -> tuple:
+    def on_open(self, page: sess.Session, name: str | None, number, request: gr.Request) -> tuple:
         if number is None:
             gr.Warning("give the case's number")
-            return (*self.desk.viewer.present(page, mode), gr.skip())
-        return self._open(page, mode, name, int(number) - 1, request.username)
+            return (*self.desk.viewer.present(page), gr.skip())
+        return self._open(page, name, int(number) - 1, request.username)
 
-    def _open(self, page: sess.Session, mode: str, name: str | None, position: int | None, user: str | None):
+    def _open(self, page: sess.Session, name: str | None, position: int | None, user: str | None):
         if not name:
             gr.Warning("choose a session first")
-            return (*self.desk.viewer.present(page, mode), gr.skip())
-        out = self.desk.viewer.attempt(page, mode, lambda: self.desk.open(page, name, user, position))
+            return (*self.desk.viewer.present(page), gr.skip())
+        out = self.desk.viewer.attempt(page, lambda: self.desk.open(page, name, user, position))
         return (*out, self.progress_line(out[0], name, user))
 
     def on_progress(self, page: sess.Session, name: str | None, request: gr.Request) -> str:
