@@ -1,44 +1,126 @@
-"""Click-to-overlay time in a real browser: the viewer on a model, driven by headless Chromium.
+"""From the user's action to the outline on screen, in a real browser: the viewer served locally, headless Chromium.
 
-Uploads an image, draws a box (two corner clicks), then adds lesion clicks and times each one from the
-click to the updated view having loaded; prints the median and p95 and saves a screenshot of the page
-after the box prompt.
+Uploads an image and, for each of ``--rounds`` rounds, makes the three actions a user makes on a lesion: a first
+lesion click (``first_click``), a corrective click after it (``correction``: a lesion or background click, as the
+lesion's prompts say) and, after clearing, a dragged box (``box``: press, drag, release). Each is timed in the
+page, from the input event (the release of the mouse button) to the animation frame after the canvas has drawn
+the answer's outline. Prompts are those of ``liverclick benchmark`` (``IMAGE.json`` beside the image, or
+``--box``), jittered by a few pixels. Prints the median and p95 per action, with the model, provider and
+machine; ``--screenshot`` saves the page after a box.
 
-    python benchmarks/browser_latency.py --model default --image webapp/examples/busi_malignant_055.png \
-        --box 150 100 330 260 --clicks 10 --screenshot docs/images/viewer_box.png
+    python benchmarks/browser_latency.py --model default --image webapp/examples/busi_malignant_055.png --json
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import socket
-import statistics
-import time
 from pathlib import Path
 
-from core.benchmark import machine_description
+import numpy as np
+
+from core.benchmark import jittered, lesion_prompts, machine_description
 from core.imageio import load_image
 from core.runtime import Segmenter
 from webapp.app import build_demo, launch
 
-LOADED = "i => !!i && i.complete && i.naturalWidth > 0"
-UPDATED = f"old => {{ const i = document.querySelector('#view img'); return ({LOADED})(i) && i.src !== old; }}"
+ROOT = "#canvas .lc-viewer"
+STATE = f"() => document.querySelector('{ROOT}').__liverclick"
+ACTIONS = ("first_click", "correction", "box")
+
+
+class View:
+    """The viewer's canvas in a page: image pixels to page positions, and the wait for an answer on screen."""
+
+    def __init__(self, page) -> None:
+        self.page = page
+
+    def state(self) -> dict:
+        return self.page.evaluate(
+            f"() => {{ const s = ({STATE})(); return {{ scale: s.scale, ox: s.ox, oy: s.oy, drawn: s.drawn,"
+            " timings: s.timings, outline: s.shown.outline.length }; }"
+        )
+
+    def at(self, x: float, y: float) -> tuple[float, float]:
+        box, st = self.page.locator(f"{ROOT} canvas").bounding_box(), self.state()
+        return box["x"] + st["ox"] + (x + 0.5) * st["scale"], box["y"] + st["oy"] + (y + 0.5) * st["scale"]
+
+    def answered(self, act, *args) -> dict:
+        """Do ``act(*args)``, wait until its answer is drawn; the page's timing of it (``ms``, ``kind``)."""
+        drawn = self.state()["drawn"]
+        act(*args)
+        self.page.wait_for_function(
+            f"n => {{ const s = ({STATE})(); return s.drawn > n && !s.pending.length && !s.inflight.length; }}",
+            arg=drawn,
+            timeout=60_000,
+        )
+        st = self.state()
+        if st["drawn"] != drawn + 1:
+            raise RuntimeError("one action gave more than one answer")
+        return st["timings"][-1]
+
+    def click(self, point) -> None:
+        """A click on a prompt's point: left for a lesion point, right for background."""
+        self.page.mouse.click(*self.at(point.x, point.y), button="left" if point.positive else "right")
+
+    def drag(self, box) -> None:
+        """Press at a box's first corner, drag to the opposite one, release."""
+        x0, y0, x1, y1 = box.to_list()
+        self.page.mouse.move(*self.at(x0, y0))
+        self.page.mouse.down()
+        self.page.mouse.move(*self.at(x1, y1), steps=5)
+        self.page.mouse.up()
+
+    def clear(self) -> None:
+        self.answered(self.page.keyboard.press, "Escape")
+
+
+def measure(view: View, prompts: dict, width: int, height: int, rounds: int, screenshot: Path | None) -> dict:
+    """{action: [ms]} over ``rounds`` rounds (one warm-up round first, not counted)."""
+    page, rng = view.page, np.random.default_rng(0)
+    times: dict[str, list[float]] = {a: [] for a in ACTIONS}
+    for r in range(rounds + 1):
+        kinds = jittered(prompts, rng, width, height)
+        got = {
+            "first_click": view.answered(view.click, kinds["click"][0].inputs[0]),
+            "correction": view.answered(view.click, kinds["correction"][0].inputs[-1]),
+        }
+        view.clear()
+        got["box"] = view.answered(view.drag, kinds["box"][0].box)
+        if not view.state()["outline"]:
+            raise RuntimeError("the box gave no outline: check the lesion's prompts")
+        if r == 0 and screenshot:
+            screenshot.parent.mkdir(parents=True, exist_ok=True)
+            page.mouse.move(1, 1)  # no crosshair in the picture
+            page.screenshot(path=str(screenshot), full_page=True)
+        view.clear()
+        for action, timing in got.items():
+            expected = "box" if action == "box" else "click"
+            if timing["kind"] != expected:
+                raise RuntimeError(f"{action}: the page timed a {timing['kind']!r}")
+            if r:
+                times[action].append(timing["ms"])
+    return times
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="default")
     ap.add_argument("--image", type=Path, required=True)
-    ap.add_argument("--box", type=int, nargs=4, required=True, metavar=("X0", "Y0", "X1", "Y1"))
-    ap.add_argument("--clicks", type=int, default=10)
+    ap.add_argument("--box", type=int, nargs=4, default=None, metavar=("X0", "Y0", "X1", "Y1"), help="its lesion")
+    ap.add_argument("--rounds", type=int, default=12)
     ap.add_argument("--screenshot", type=Path, default=None)
     ap.add_argument("--chromium", default="/usr/bin/chromium")
+    ap.add_argument("--json", action="store_true", help="end with one JSON line")
     args = ap.parse_args()
 
     from playwright.sync_api import sync_playwright
 
+    prompts = lesion_prompts(args.image, args.box)
+    image = load_image(args.image)
     segmenter = Segmenter(args.model, provider="cpu")
-    width = load_image(args.image).width
     demo = build_demo(segmenter)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -49,51 +131,37 @@ def main() -> None:
             browser = p.chromium.launch(
                 executable_path=args.chromium, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
             )
-            page = browser.new_page(viewport={"width": 1400, "height": 1100})
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(url)
             page.locator("#upload input[type=file]").set_input_files(str(args.image))
-            view = page.locator("#view img")
-            view.wait_for()
-            page.wait_for_function(f"() => ({LOADED})(document.querySelector('#view img'))")
-
-            def click(x: float, y: float) -> float:
-                """Click image pixel (x, y); seconds until the updated view has loaded."""
-                box = view.bounding_box()
-                nat_w, nat_h = view.evaluate("i => [i.naturalWidth, i.naturalHeight]")
-                r = min(box["width"] / nat_w, box["height"] / nat_h, 1)
-                s = nat_w / width  # the view may show the image enlarged or reduced
-                old = view.get_attribute("src")
-                start = time.perf_counter()
-                page.mouse.click(
-                    box["x"] + (box["width"] - nat_w * r) / 2 + (x + 0.5) * s * r,
-                    box["y"] + (box["height"] - nat_h * r) / 2 + (y + 0.5) * s * r,
-                )
-                page.wait_for_function(UPDATED, arg=old, timeout=30_000)
-                return time.perf_counter() - start
-
-            page.get_by_label("Box: two corners").check()
-            x0, y0, x1, y1 = args.box
-            click(x0, y0)
-            click(x1, y1)
-            page.wait_for_timeout(300)
-            if args.screenshot:
-                args.screenshot.parent.mkdir(parents=True, exist_ok=True)
-                page.screenshot(path=str(args.screenshot), full_page=True)
-            page.get_by_label("Lesion point (+)").check()
-            cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-            times = [click(cx + (i % 5 - 2) * 3, cy + (i // 5 - 1) * 3) * 1000 for i in range(args.clicks)]
+            page.wait_for_function(f"() => {{ const s = ({STATE})(); return !!s.picture && !!s.key; }}")
+            times = measure(View(page), prompts, image.width, image.height, args.rounds, args.screenshot)
             browser.close()
     finally:
         demo.close()
-    times.sort()
-    p95 = times[min(len(times) - 1, round(0.95 * (len(times) - 1)))]
+    result = {
+        "model": segmenter.name,
+        "version": segmenter.version,
+        "provider": segmenter.provider,
+        "image": f"{args.image.name} ({image.width}x{image.height})",
+        "machine": machine_description(),
+        "load_average": os.getloadavg()[0],
+        "browser": "headless Chromium, same machine",
+        "rounds": args.rounds,
+    }
+    for action, ms in times.items():
+        result[action] = {"median_ms": float(np.median(ms)), "p95_ms": float(np.percentile(ms, 95)), "n": len(ms)}
     print(
-        f"{segmenter.name} {segmenter.version} ({segmenter.provider}, {machine_description()}): "
-        f"click-to-overlay in Chromium over {len(times)} clicks: median {statistics.median(times):.0f} ms, "
-        f"p95 {p95:.0f} ms, min {times[0]:.0f} ms, max {times[-1]:.0f} ms"
+        f"{result['model']} {result['version']} on {result['provider']} ({result['machine']}, load average "
+        f"{result['load_average']:.1f}), {result['image']}, action to outline on screen in {result['browser']}:"
     )
+    for action in ACTIONS:
+        t = result[action]
+        print(f"  {action:12s} median {t['median_ms']:.0f} ms, p95 {t['p95_ms']:.0f} ms ({t['n']} times)")
     if args.screenshot:
-        print(f"screenshot after the box prompt: {args.screenshot}")
+        print(f"screenshot after a box: {args.screenshot}")
+    if args.json:
+        print(json.dumps(result))
 
 
 if __name__ == "__main__":
