@@ -14,7 +14,7 @@ import pytest
 from gradio import FileData
 from gradio.utils import get_upload_folder
 
-from webapp.canvas import act
+from webapp.canvas import act, picture_url
 from webapp.feedback.store import FeedbackStore
 from webapp.handlers import INTERNAL_ERROR, NO_STORE, Viewer
 from webapp.session import Session
@@ -36,6 +36,12 @@ def settled(outputs) -> SimpleNamespace:
 
 def click(x, y, positive=True) -> dict:
     return {"kind": "click", "x": x, "y": y, "positive": positive}
+
+
+def call(viewer, session, actions) -> dict:
+    """The canvas's call with ``actions`` made on the picture ``session``'s tab shows."""
+    tab = viewer.tabs.latest(session)
+    return {"key": tab.key, "picture": picture_url(tab), "actions": actions}
 
 
 @pytest.fixture
@@ -74,7 +80,7 @@ def test_upload_shows_the_picture_once_then_clicks_outline_classify_and_offer_do
     assert page.canvas["key"] == page.state.key and page.canvas["overlay"]["result"] is None
     assert page.mask.interactive is False and page.submit.interactive is False
 
-    answer = act(viewer, {"key": page.state.key, "actions": [click(140, 60)]}, "ann")
+    answer = act(viewer, call(viewer, page.state, [click(140, 60)]), "ann")
     overlay = answer["overlay"]
     assert overlay["inputs"] == [{"x": 140, "y": 60, "positive": True}] and overlay["outline"]
     assert "Outlined from 1 input" in overlay["status"] and overlay["result"]["rows"][0][0] == "Area"
@@ -93,16 +99,15 @@ def test_upload_shows_the_picture_once_then_clicks_outline_classify_and_offer_do
 def test_canvas_inputs_apply_in_order_to_the_newest_session(segmenter, opened):
     viewer = Viewer(segmenter)
     stale = opened(viewer)
-    key = stale.key
     actions = [click(140, 60), click(150, 70), click(100, 60, False), {"kind": "undo"}, click(160, 50)]
-    overlay = act(viewer, {"key": key, "actions": actions}, "ann")["overlay"]
+    overlay = act(viewer, call(viewer, stale, actions), "ann")["overlay"]
     assert [(i["x"], i["positive"]) for i in overlay["inputs"]] == [(140, True), (150, True), (160, True)]
     newest = viewer.tabs.latest(stale)
     assert len(newest.history) == 3 and newest.version == overlay["version"] > stale.version
-    boxed = act(viewer, {"key": key, "actions": [{"kind": "box", "box": [120, 40, 160, 80]}]}, "ann")
+    boxed = act(viewer, call(viewer, stale, [{"kind": "box", "box": [120, 40, 160, 80]}]), "ann")
     assert boxed["overlay"]["inputs"] == [{"box": [120, 40, 160, 80]}] and boxed["overlay"]["can_undo"]
-    assert act(viewer, {"key": key, "actions": [{"kind": "undo"}]}, "ann")["overlay"]["inputs"][2]["x"] == 160
-    cleared = act(viewer, {"key": key, "actions": [{"kind": "clear"}]}, "ann")["overlay"]
+    assert act(viewer, call(viewer, stale, [{"kind": "undo"}]), "ann")["overlay"]["inputs"][2]["x"] == 160
+    cleared = act(viewer, call(viewer, stale, [{"kind": "clear"}]), "ann")["overlay"]
     assert cleared["inputs"] == [] and cleared["outline"] == [] and not cleared["can_undo"]
     # A page event given the stale gr.State value starts from the newest session.
     assert settled(viewer.on_settle(stale)).state.version == cleared["version"]
@@ -110,13 +115,16 @@ def test_canvas_inputs_apply_in_order_to_the_newest_session(segmenter, opened):
 
 def test_canvas_calls_are_checked_and_errors_said_in_the_overlay(segmenter, opened):
     viewer = Viewer(segmenter)
-    key = opened(viewer).key
-    assert "another login" in act(viewer, {"key": key, "actions": []}, None)["error"]
-    assert "another login" in act(viewer, {"key": key, "actions": []}, "bob")["error"]
+    tab = opened(viewer)
+    assert "another login" in act(viewer, call(viewer, tab, []), None)["error"]
+    assert "another login" in act(viewer, call(viewer, tab, []), "bob")["error"]
     assert "expired" in act(viewer, {"key": "public/nope", "actions": []}, "ann")["error"]
+    elsewhere = {**call(viewer, tab, [click(140, 60)]), "picture": "gradio_api/file=another/image.png"}
+    assert "image changed" in act(viewer, elsewhere, "ann")["error"]  # made on a picture no longer shown
+    assert viewer.tabs.latest(tab).prompt == tab.prompt
     assert "does not understand" in act(viewer, ["not", "a", "dict"], "ann")["error"]
-    assert "at most 100" in act(viewer, {"key": key, "actions": [{"kind": "undo"}] * 101}, "ann")["error"]
-    out = act(viewer, {"key": key, "actions": [click(140, 60), click(500, 5), click(150, 70)]}, "ann")
+    assert "at most 100" in act(viewer, call(viewer, tab, [{"kind": "undo"}] * 101), "ann")["error"]
+    out = act(viewer, call(viewer, tab, [click(140, 60), click(500, 5), click(150, 70)]), "ann")
     overlay = out["overlay"]  # applied up to the click outside the image, which is explained
     assert len(overlay["inputs"]) == 1 and "outside the 200 x 120 image" in overlay["message"]
     for bad, message in (
@@ -125,7 +133,7 @@ def test_canvas_calls_are_checked_and_errors_said_in_the_overlay(segmenter, open
         ({"kind": "zoom"}, "unknown input"),
         ({"kind": "box", "box": [5, 5, 5, 30]}, "zero area"),
     ):
-        assert message in act(viewer, {"key": key, "actions": [bad]}, "ann")["overlay"]["message"]
+        assert message in act(viewer, call(viewer, tab, [bad]), "ann")["overlay"]["message"]
 
 
 def test_a_bad_upload_is_explained_and_the_session_kept(segmenter, opened, upload, tmp_path):
@@ -145,11 +153,11 @@ def test_slow_and_broken_models_are_answered_with_a_message(faulty_segmenter, op
     viewer = Viewer(model, time_limit_s=0.3)
     opened = opened(viewer)
     model.delay = 1.0
-    overlay = act(viewer, {"key": opened.key, "actions": [click(140, 60)]}, "ann")["overlay"]
+    overlay = act(viewer, call(viewer, opened, [click(140, 60)]), "ann")["overlay"]
     assert "longer than the server's limit of 0.3 s" in overlay["message"] and overlay["inputs"] == []
     model.delay, model.fail = 0.0, True
     with caplog.at_level(logging.ERROR, logger="liverclick.webapp"):
-        overlay = act(viewer, {"key": opened.key, "actions": [click(140, 60)]}, "ann")["overlay"]
+        overlay = act(viewer, call(viewer, opened, [click(140, 60)]), "ann")["overlay"]
     assert INTERNAL_ERROR.split(" (")[0] in overlay["message"] and "a bug deep" not in overlay["message"]
     assert "a bug deep in the model code" in caplog.text and overlay["inputs"] == []
 
@@ -158,7 +166,7 @@ def test_submit_saves_the_review_once_and_clears_the_form(segmenter, opened, tmp
     with FeedbackStore.open(tmp_path / "fb.db") as store:
         viewer = Viewer(segmenter, store)
         opened = opened(viewer)
-        act(viewer, {"key": opened.key, "actions": [click(140, 60)]}, "ann")
+        act(viewer, call(viewer, opened, [click(140, 60)]), "ann")
         outlined = viewer.tabs.latest(opened)
         with pytest.warns(UserWarning, match="say whether you agree"):
             state, submit, note, *form = viewer.on_submit(opened, None, None, 4, True, "", ANN)

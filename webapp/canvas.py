@@ -28,6 +28,7 @@ from .tabs import TabError
 STATIC = Path(__file__).resolve().parent / "static"
 MAX_ACTIONS = 100  # inputs in one call
 NOT_UNDERSTOOD = "the viewer sent a request this server does not understand; reload the page"
+IMAGE_CHANGED = "the image changed before these inputs reached the server, so they were dropped; click again"
 TEMPLATE = """
 <div class="lc-viewer" tabindex="0" aria-label="Ultrasound image: click on the lesion or drag a box around it">
   <div class="lc-toolbar" role="toolbar">
@@ -74,12 +75,18 @@ def canvas_component(act_fn: Callable, elem_id: str = "canvas") -> gr.HTML:
     )
 
 
+def picture_url(session: sess.Session) -> str | None:
+    """Where the page fetches the session's picture (of its image or frame), once it has been written."""
+    return f"gradio_api/file={session.image_file}" if session.image_file else None
+
+
 def act(viewer, data, username: str | None) -> dict:
-    """Apply a canvas's inputs to its tab, in order: ``{"key": tab, "actions": [{"kind": "click", "x", "y",
-    "positive"} | {"kind": "box", "box": [x0, y0, x1, y1]} | {"kind": "undo"} | {"kind": "clear"}, ...]}``. Each
-    click is a network pass fed the outline before it. Answers ``{"overlay": ...}`` for the session after the
-    inputs (up to the first that failed, whose message the overlay carries), or ``{"error": ...}``.
-    ``viewer``: a :class:`webapp.handlers.Viewer`."""
+    """Apply a canvas's inputs to its tab, in order: ``{"key": tab, "picture": the picture they were made on (its
+    URL), "actions": [{"kind": "click", "x", "y", "positive"} | {"kind": "box", "box": [x0, y0, x1, y1]} |
+    {"kind": "undo"} | {"kind": "clear"}, ...]}``. Each click is a network pass fed the outline before it.
+    Answers ``{"overlay": ...}`` for the session after the inputs (up to the first that failed, whose message the
+    overlay carries), or ``{"error": ...}``; inputs made on a picture the tab no longer shows (another image or
+    frame opened meanwhile) are refused. ``viewer``: a :class:`webapp.handlers.Viewer`."""
     if not isinstance(data, dict) or not isinstance(data.get("key"), str) or not isinstance(data.get("actions"), list):
         return {"error": NOT_UNDERSTOOD}
     if len(data["actions"]) > MAX_ACTIONS:
@@ -91,6 +98,8 @@ def act(viewer, data, username: str | None) -> dict:
     message = None
     with viewer.tabs.turn(session.key):
         session = viewer.tabs.latest(session)
+        if data.get("picture") != picture_url(session):
+            return {"error": IMAGE_CHANGED}
         for action in data["actions"]:
             try:
                 session = viewer.deadline.run(lambda s=session, a=action: apply(viewer.segmenter, s, a))

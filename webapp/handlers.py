@@ -30,7 +30,7 @@ from core.runtime import Prediction, Predictor
 from core.serialize import FEEDBACK_ANSWER, SEGMENT_ANSWER, prediction_json
 
 from . import session as sess
-from .canvas import act
+from .canvas import act, picture_url
 from .deadline import INTERNAL_ERROR, TIME_LIMIT_S, Deadline, RequestTimeout
 from .feedback.record import FeedbackError, StoreUnavailable
 from .feedback.store import FeedbackStore
@@ -83,7 +83,7 @@ class Viewer:
         image = None
         if session.image is not None:
             image = {
-                "url": f"gradio_api/file={session.image_file}",
+                "url": picture_url(session),
                 "width": session.image.width,
                 "height": session.image.height,
                 "name": session.name,

@@ -9,7 +9,7 @@ const LESION = "rgb(255,196,0)", FILL = "rgba(255,196,0,0.3)", POSITIVE = "rgb(0
 const NEGATIVE = "rgb(235,50,50)", BOX = "rgb(80,170,255)", DRAG_PX = 4, MIN_SCALE = 0.05, MAX_SCALE = 40;
 
 const st = {
-  key: null, picture: null, url: null, width: 0, height: 0, name: "image",
+  key: null, picture: null, url: null, drawnUrl: null, width: 0, height: 0, name: "image",
   scale: 1, ox: 0, oy: 0, fitted: false,
   shown: { version: 0, inputs: [], outline: [], diameter: null, can_undo: false, result: null, status: "" },
   pending: [], inflight: [], mode: "lesion", hover: null, press: null, corner: null, space: false,
@@ -221,7 +221,8 @@ async function pump() {
   busy.textContent = "working…";
   let answer;
   try {
-    answer = await server.canvas_act({ key: st.key, actions: st.inflight.map(({ t0, ...a }) => a) });
+    const actions = st.inflight.map(({ t0, ...a }) => a);
+    answer = await server.canvas_act({ key: st.key, picture: st.drawnUrl, actions });
   } catch (e) {
     answer = undefined;
   }
@@ -256,7 +257,7 @@ function fromValue() {
   const image = v.image;
   if (!image) {
     st.picture = null;
-    st.url = null;
+    st.url = st.drawnUrl = null;
     st.width = 0;
   } else if (image.url !== st.url) {
     st.url = image.url;
@@ -267,6 +268,7 @@ function fromValue() {
       if (st.url !== image.url) return;
       const resized = image.width !== st.width || image.height !== st.height;
       st.picture = picture;
+      st.drawnUrl = image.url; // the picture the inputs are made on, until the next one has loaded
       st.width = image.width;
       st.height = image.height;
       st.name = image.name || "image";
