@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -101,6 +102,19 @@ class Backend:
             raise StoreUnavailable(f"feedback database {self.label} unavailable: {exc}") from exc
 
 
+def _switch_to_wal(conn: sqlite3.Connection) -> str:
+    """``PRAGMA journal_mode = WAL``, retried within the busy timeout: while another connection opens the same
+    fresh file, SQLite answers "database is locked" at once, without waiting on the busy timeout."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            return conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
 class _Sqlite(Backend):
     dialect = SQLITE
     errors = (sqlite3.Error,)
@@ -117,7 +131,7 @@ class _Sqlite(Backend):
             conn = sqlite3.connect(target, isolation_level=None, check_same_thread=False)
             try:
                 conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                mode = _switch_to_wal(conn)
                 if mode.lower() != "wal":
                     raise FeedbackError(f"{target}: SQLite cannot use WAL mode here (got {mode}); use a local disk")
                 conn.execute("PRAGMA synchronous = FULL")
