@@ -47,10 +47,13 @@ def model_input(
 ) -> np.ndarray:
     """(C, S, S) float32 input for one image region, prompt and (with a previous-mask contract) previous outline."""
     image = encode_image(frame.image_to_model(gray), spec)
-    return assemble(image, prompt_channels(prompt, frame, spec), previous_channel(previous, frame), spec)
+    return assemble(image, prompt_channels(prompt, frame, spec), previous, frame, spec)
 
 
-def assemble(image: np.ndarray, clicks: np.ndarray, previous: np.ndarray, spec: InputSpec) -> np.ndarray:
-    """Stack the encoded image, the click channels and (when the contract has it) the previous outline."""
-    parts = [image[None], clicks] + ([previous] if spec.previous_mask else [])
+def assemble(
+    image: np.ndarray, clicks: np.ndarray, previous: np.ndarray | None, frame: Letterbox, spec: InputSpec
+) -> np.ndarray:
+    """Stack the encoded image, the click channels and (when the contract has it, warped only then) the previous
+    outline."""
+    parts = [image[None], clicks] + ([previous_channel(previous, frame)] if spec.previous_mask else [])
     return np.concatenate(parts).astype(np.float32, copy=False)

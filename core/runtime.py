@@ -24,7 +24,7 @@ from .geometry import Letterbox
 from .imageio import UltrasoundImage, to_gray_uint8
 from .models import resolve_model
 from .postprocess import lesion_mask
-from .preprocess import assemble, encode_image, previous_channel, prompt_channels
+from .preprocess import assemble, encode_image, prompt_channels
 from .prompt import Box, Prompt, PromptError
 
 INPUT_NAME = "input"
@@ -220,7 +220,7 @@ class Predictor:
     ) -> np.ndarray:
         """The model's input for a prompt seen through ``frame`` (as core.preprocess.model_input builds it)."""
         clicks = prompt_channels(prompt, frame, self.spec)
-        return assemble(prepared.channel(frame, self.spec), clicks, previous_channel(previous, frame), self.spec)
+        return assemble(prepared.channel(frame, self.spec), clicks, previous, frame, self.spec)
 
 
 class Segmenter(Predictor):
