@@ -12,6 +12,8 @@ import functools
 import json
 import os
 import time
+from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -199,13 +201,19 @@ class Predictor:
         """What the viewer shows after the prompt's last input, for a prompt that is an ordered history.
 
         Given ``previous`` (the outline before the last input) it is one pass; otherwise the history is
-        replayed as the viewer reaches it, one pass per input, each fed the outline before it (a box starts
-        afresh; background clicks before any lesion click wait for one).
+        replayed as the viewer reaches it (:meth:`replay_steps`).
         """
         prepared = image if isinstance(image, PreparedImage) else self.prepare(image)
         prompt.validate(prepared.width, prepared.height)
         if previous is not None:
             return self.predict(prepared, prompt, None if isinstance(prompt.inputs[-1], Box) else previous)
+        ((_, last),) = deque(self.replay_steps(prepared, prompt), maxlen=1)  # every step runs; the last is shown
+        return last
+
+    def replay_steps(self, prepared: PreparedImage, prompt: Prompt) -> Iterator[tuple[Prompt, Prediction | None]]:
+        """Each step of an ordered history as the viewer reaches it: (the prompt so far, what it shows). One pass
+        per input, each fed the outline before it; a box starts afresh; background clicks before any lesion
+        click show nothing (None) until one comes."""
         prediction = None
         for k in range(1, len(prompt.inputs) + 1):
             part = Prompt(prompt.inputs[:k])
@@ -213,7 +221,7 @@ class Predictor:
                 prediction = None
             if len(part.points(True)):
                 prediction = self.predict(prepared, part, None if prediction is None else prediction.mask)
-        return prediction
+            yield part, prediction
 
     def _input(
         self, prepared: PreparedImage, prompt: Prompt, frame: Letterbox, previous: np.ndarray | None

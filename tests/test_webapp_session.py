@@ -8,6 +8,7 @@ import pytest
 
 from core.imageio import ImageError
 from core.prompt import Prompt, PromptError
+from core.runtime import Predictor
 from webapp import session as sess
 from webapp.feedback.record import FeedbackError
 from webapp.feedback.store import FeedbackStore
@@ -32,6 +33,9 @@ class Recorder:
     def predict(self, prepared, prompt, previous=None):
         self.previous.append(None if previous is None else previous.copy())
         return self.segmenter.predict(prepared, prompt, previous)
+
+    def replay_steps(self, prepared, prompt):
+        return Predictor.replay_steps(self, prepared, prompt)  # its passes recorded too
 
 
 def test_open_image_starts_a_fresh_prompt(segmenter, opened, tmp_path):

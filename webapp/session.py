@@ -23,7 +23,7 @@ import numpy as np
 
 from core.imageio import UltrasoundImage, load_image
 from core.measure import Measurements, measure
-from core.prompt import Box, Prompt, PromptError
+from core.prompt import Prompt, PromptError
 from core.runtime import Prediction, Predictor, PreparedImage
 from core.serialize import VIEWER_REPORT, prediction_json
 
@@ -161,14 +161,14 @@ def click(segmenter: Predictor, session: Session, x: float, y: float, positive: 
         raise PromptError(NO_IMAGE)
     prompt = session.prompt.add_click(round(x), round(y), positive=positive)
     previous = None if session.prediction is None else session.prediction.mask
-    return _advance(segmenter, session, prompt, previous)
+    return _predicted(segmenter, session, prompt, previous)
 
 
 def box(segmenter: Predictor, session: Session, x0: float, y0: float, x1: float, y1: float) -> Session:
     """A box (corners in any order, image pixels): a new prompt, predicted afresh; undo returns to the inputs before."""
     if session.prepared is None:
         raise PromptError(NO_IMAGE)
-    return _advance(segmenter, session, Prompt().add_box(round(x0), round(y0), round(x1), round(y1)), None)
+    return _predicted(segmenter, session, Prompt().add_box(round(x0), round(y0), round(x1), round(y1)), None)
 
 
 def undo(session: Session) -> Session:
@@ -193,26 +193,36 @@ def clear(session: Session) -> Session:
 
 
 def replay(segmenter: Predictor, session: Session, prompt: Prompt) -> Session:
-    """``session`` with ``prompt`` entered input by input (each pass fed the outline before it, a box afresh), as if
-    clicked: the history holds every step (a review case's first prompt, a frame's outlines)."""
+    """``session`` with ``prompt`` entered input by input, as if clicked (:meth:`core.runtime.Predictor.replay_steps`):
+    the history holds every step (a review case's first prompt, a frame's outlines)."""
     shown = replace(session, prompt=Prompt(), prediction=None, measurements=None, history=(), feedback_id=None)
-    for k in range(1, len(prompt.inputs) + 1):
-        part = Prompt(prompt.inputs[:k])
-        fresh = isinstance(part.inputs[-1], Box) or shown.prediction is None
-        shown = _advance(segmenter, shown, part, None if fresh else shown.prediction.mask)
+    for part, prediction in segmenter.replay_steps(session.prepared, prompt):
+        _check(shown, part)
+        shown = _advance(shown, part, prediction)
     return replace(shown, version=session.version + 1)
 
 
-def _advance(segmenter: Predictor, session: Session, prompt: Prompt, previous: np.ndarray | None) -> Session:
-    """The session with ``prompt`` in force and its prediction (none while no lesion click or box is given), the
-    state before it added to the history."""
+def _predicted(segmenter: Predictor, session: Session, prompt: Prompt, previous: np.ndarray | None) -> Session:
+    """``session`` after an input that made ``prompt``: one pass fed ``previous`` (none while no lesion click or
+    box is given)."""
+    _check(session, prompt)
+    has_lesion = len(prompt.points(True)) > 0
+    return _advance(session, prompt, segmenter.predict(session.prepared, prompt, previous) if has_lesion else None)
+
+
+def _check(session: Session, prompt: Prompt) -> None:
+    """The prompt's points lie on the image (background points alone, so far: the last one as it comes)."""
     width, height = session.prepared.width, session.prepared.height
     if len(prompt.points(True)):
         prompt.validate(width, height)
-    else:  # background points only, so far: each checked as it comes
+    else:
         x, y = prompt.points(False)[-1]
         if not (0 <= x < width and 0 <= y < height):
             raise PromptError(f"background click at (x={x:g}, y={y:g}) lies outside the {width} x {height} image")
+
+
+def _advance(session: Session, prompt: Prompt, prediction: Prediction | None) -> Session:
+    """The session with ``prompt`` in force and its prediction, the state before it added to the history."""
     base = replace(
         session,
         prompt=prompt,
@@ -222,9 +232,8 @@ def _advance(segmenter: Predictor, session: Session, prompt: Prompt, previous: n
         version=session.version + 1,
         feedback_id=None,
     )
-    if len(prompt.points(True)) == 0:
+    if prediction is None:
         return base
-    prediction = segmenter.predict(session.prepared, prompt, previous)
     measurements = measure(prediction.mask, session.image.pixel_spacing_mm)
     return replace(base, prediction=prediction, measurements=measurements, request_id=uuid.uuid4().hex)
 
