@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from core.distance import distance_map, distance_maps
+from core.distance import POINTWISE_MAX_POINTS, distance_map, distance_maps
 
 
 def test_single_click_gives_euclidean_distances():
@@ -38,3 +38,22 @@ def test_matches_brute_force_on_random_clicks():
     yy, xx = np.mgrid[:64, :64]
     brute = np.min([np.hypot(xx - x, yy - y) for x, y in pts], axis=0)
     np.testing.assert_allclose(distance_map(pts, 64, 1e9), brute, atol=1e-4)
+
+
+@pytest.mark.parametrize("n_points", [1, 3, POINTWISE_MAX_POINTS, POINTWISE_MAX_POINTS + 1, 30])
+def test_both_ways_give_the_exact_distance_in_float32(n_points):
+    """Point by point (few clicks) the map is the exact distance rounded to float32, to the bit; through
+    OpenCV's transform (more clicks) within one unit in the last place (OpenCV's one-thread path rounds some
+    distances up by one)."""
+    rng = np.random.default_rng(n_points)
+    yy, xx = np.mgrid[:96, :96]
+    for _ in range(20):
+        pts = rng.uniform(-4, 100, size=(n_points, 2))
+        idx = np.clip(np.rint(pts), 0, 95).astype(int)
+        squared = np.min([(xx - x) ** 2 + (yy - y) ** 2 for x, y in idx], axis=0)
+        exact = np.minimum(np.sqrt(squared.astype(np.float64)).astype(np.float32), np.float32(60))
+        got = distance_map(pts, 96, 60)
+        if n_points <= POINTWISE_MAX_POINTS:
+            assert np.array_equal(got, exact)
+        else:
+            assert np.all(np.abs(got - exact) <= np.spacing(exact))

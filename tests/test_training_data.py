@@ -6,17 +6,21 @@ import numpy as np
 import pytest
 
 from core.manifest import ManifestError, read_manifest, write_manifest
+from core.preprocess import model_input
 from core.splits import stratified_group_split
 from training.adapters import aul_manifest, busi_manifest, phantom_manifest
 from training.clicks import (
     ClickConfig,
-    background_band,
+    Lesion,
     evaluation_prompts,
     random_clicks,
     tight_box,
     training_prompt,
 )
+from training.config import TrainConfig
+from training.dataset import ClickDataset
 from training.phantoms import CLASSES, make_phantom
+from training.shifts import random_shift
 
 
 def _disk(h=100, w=120, cx=60, cy=50, r=20):
@@ -26,7 +30,8 @@ def _disk(h=100, w=120, cx=60, cy=50, r=20):
 
 def test_training_clicks_follow_the_paper():
     mask = _disk()
-    band = background_band(mask)
+    band = np.zeros_like(mask)
+    band.flat[Lesion(mask).band()] = True
     for seed in range(30):
         p = random_clicks(mask, np.random.default_rng(seed))
         fg, bg = p.points(True), p.points(False)
@@ -151,3 +156,47 @@ def test_busi_adapter_drops_normal_and_label_conflicts(tmp_path):
     splits = {}
     for c in cases:
         assert splits.setdefault(c.group, c.split) == c.split  # a group never crosses sets
+
+
+def _sample_afresh(dataset: ClickDataset, idx: int, rng: np.random.Generator, prompt_rng: np.random.Generator):
+    """A training sample computed from the case's image and mask alone, nothing kept between samples."""
+    cfg, spec = dataset.cfg, dataset.spec
+    gray, mask = dataset.cases[idx].load()
+    if cfg.hflip and rng.random() < 0.5:
+        gray, mask = np.ascontiguousarray(gray[:, ::-1]), np.ascontiguousarray(mask[:, ::-1])
+    if cfg.shift_augment:
+        gray = random_shift(gray, rng, cfg.shift_augment)
+    contrast = 1 + rng.uniform(-cfg.contrast, cfg.contrast)
+    shift = 255 * rng.uniform(-cfg.brightness, cfg.brightness)
+    mean = float(gray.mean())
+    gray = np.clip((gray.astype(np.float32) - mean) * contrast + mean + shift, 0, 255).astype(np.uint8)
+    prompt = training_prompt(mask, prompt_rng, ClickConfig(mix=tuple(cfg.click_mix)))
+    frame = dataset.frame(mask, prompt, rng)
+    x = model_input(gray, prompt, frame, spec)
+    y = frame.image_to_model(mask.astype(np.float32)) >= 0.5
+    points = [(*frame.points_to_model(np.array([[c.x, c.y]]))[0], float(c.positive)) for c in prompt.all_clicks()]
+    return x, y[None].astype(np.float32), np.array(points, np.float32).reshape(-1, 3)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [["system=joint", "zoom_context=1.6"], ["system=cls"], ["click_encoding=both", "shift_augment=0.5"]],
+    ids=["joint, zoom-in", "classification patch", "disks, shifts"],
+)
+def test_samples_are_bit_identical_to_samples_computed_afresh(tmp_path, overrides):
+    """The dataset keeps per case and orientation what depends on the case alone (image, band, core, box);
+    every sample is still the one computed afresh from the image and mask, to the bit, whatever was drawn
+    before it."""
+    manifest = phantom_manifest(tmp_path, n=8, seed=3)
+    classes = ["classes=[cyst, hemangioma, metastasis, hcc]", "malignant=[metastasis, hcc]"]
+    cfg = TrainConfig.load(None, [f"data={manifest}", "input_size=64", *classes, *overrides])
+    cases, _ = read_manifest(manifest)
+    dataset = ClickDataset(cases, cfg, cfg.spec())
+    for k, idx in enumerate(np.random.default_rng(0).integers(len(cases), size=60)):
+        seeds = [cfg.seed, int(idx), k % 15]
+        x, y, clicks = dataset.sample(int(idx), np.random.default_rng(k), np.random.default_rng(seeds))
+        want_x, want_y, want_clicks = _sample_afresh(
+            dataset, int(idx), np.random.default_rng(k), np.random.default_rng(seeds)
+        )
+        assert np.array_equal(x, want_x) and np.array_equal(y, want_y)
+        assert np.array_equal(clicks[: len(want_clicks)], want_clicks) and np.isnan(clicks[len(want_clicks) :]).all()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass
+from functools import cached_property
 
 import cv2
 import numpy as np
@@ -60,60 +61,100 @@ def case_seed(seed: int, case_id: str) -> int:
     return (seed << 32) | zlib.crc32(case_id.encode("utf-8"))
 
 
-def tight_box(mask: np.ndarray) -> tuple[int, int, int, int]:
+class Lesion:
+    """A reference outline and the pixel sets click simulation draws from, each computed once, on first use.
+
+    Training draws thousands of prompts from one outline: its pixels, tight box, background band and core
+    are the costly part (full-resolution distance transforms and scans) and depend on the outline alone, so
+    :class:`training.dataset.ClickDataset` keeps one ``Lesion`` per case and orientation. A pixel set is held
+    as flat indices (int32, raster order); every function below also takes a plain mask and draws exactly
+    the same clicks from it.
+    """
+
+    def __init__(self, mask: np.ndarray):
+        self.mask = np.asarray(mask, dtype=bool)
+        self._band: dict[tuple, np.ndarray] = {}
+        self._core: dict[float, np.ndarray] = {}
+
+    @cached_property
+    def pixels(self) -> np.ndarray:
+        """The lesion's pixels."""
+        return _flat(self.mask)
+
+    @cached_property
+    def box(self) -> tuple[int, int, int, int]:
+        """(x0, y0, x1, y1), inclusive, of the lesion's pixels."""
+        if len(self.pixels) == 0:
+            raise ValueError("the mask is empty")
+        ys, xs = np.divmod(self.pixels[[0, -1]], self.mask.shape[1])
+        cols = np.flatnonzero(self.mask.any(axis=0))
+        return int(cols[0]), int(ys[0]), int(cols[-1]), int(ys[1])
+
+    @cached_property
+    def diameter(self) -> float:
+        """The diameter of the disk of the lesion's area."""
+        return float(2.0 * np.sqrt(len(self.pixels) / np.pi))
+
+    def band(self, cfg: ClickConfig = DEFAULT) -> np.ndarray:
+        """The background pixels whose distance to the lesion lies in the configured band."""
+        key = (cfg.band, cfg.min_band_px)
+        if key not in self._band:
+            outside = cv2.distanceTransform((~self.mask).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+            lo = max(cfg.min_band_px, cfg.band[0] * self.diameter)
+            hi = max(lo + cfg.min_band_px, cfg.band[1] * self.diameter)
+            self._band[key] = _flat((outside >= lo) & (outside <= hi))
+        return self._band[key]
+
+    def core(self, cfg: ClickConfig = DEFAULT) -> np.ndarray:
+        """The lesion pixels at least ``core_fraction`` of the deepest point's depth from the border."""
+        if cfg.core_fraction not in self._core:
+            depth = inner_depth(self.mask)
+            self._core[cfg.core_fraction] = _flat(depth >= cfg.core_fraction * depth.max())
+        return self._core[cfg.core_fraction]
+
+    def pick(self, rng: np.random.Generator, pixels: np.ndarray, n: int) -> np.ndarray:
+        """(k, 2) x, y of n distinct pixels of a set (fewer if it has fewer)."""
+        if len(pixels) == 0 or n <= 0:
+            return np.empty((0, 2), dtype=np.int64)
+        chosen = pixels[rng.choice(len(pixels), size=min(n, len(pixels)), replace=False)].astype(np.int64)
+        ys, xs = np.divmod(chosen, self.mask.shape[1])
+        return np.column_stack([xs, ys])
+
+
+def _flat(pixels: np.ndarray) -> np.ndarray:
+    return np.flatnonzero(pixels).astype(np.int32)
+
+
+def as_lesion(mask: np.ndarray | Lesion) -> Lesion:
+    return mask if isinstance(mask, Lesion) else Lesion(mask)
+
+
+def tight_box(mask: np.ndarray | Lesion) -> tuple[int, int, int, int]:
     """(x0, y0, x1, y1), inclusive, of the mask's pixels."""
-    ys, xs = np.nonzero(mask)
-    if len(xs) == 0:
-        raise ValueError("the mask is empty")
-    return int(xs.min()), int(ys.min()), int(xs.max()), int(ys.max())
+    return as_lesion(mask).box
 
 
-def equivalent_diameter(mask: np.ndarray) -> float:
-    return float(2.0 * np.sqrt(np.count_nonzero(mask) / np.pi))
-
-
-def _pick(rng: np.random.Generator, candidates: np.ndarray, n: int) -> np.ndarray:
-    """n distinct (x, y) pixels from a boolean map (fewer if it has fewer)."""
-    ys, xs = np.nonzero(candidates)
-    if len(xs) == 0 or n <= 0:
-        return np.empty((0, 2), dtype=np.int64)
-    idx = rng.choice(len(xs), size=min(n, len(xs)), replace=False)
-    return np.column_stack([xs[idx], ys[idx]])
-
-
-def background_band(mask: np.ndarray, cfg: ClickConfig = DEFAULT) -> np.ndarray:
-    """Background pixels whose distance to the lesion lies in the configured band."""
-    outside = cv2.distanceTransform((~mask.astype(bool)).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
-    d = equivalent_diameter(mask)
-    lo = max(cfg.min_band_px, cfg.band[0] * d)
-    hi = max(lo + cfg.min_band_px, cfg.band[1] * d)
-    return (outside >= lo) & (outside <= hi)
-
-
-def lesion_core(mask: np.ndarray, cfg: ClickConfig = DEFAULT) -> np.ndarray:
-    """Lesion pixels at least ``core_fraction`` of the deepest point's depth from the border."""
-    depth = inner_depth(mask)
-    return depth >= cfg.core_fraction * depth.max()
-
-
-def random_clicks(mask: np.ndarray, rng: np.random.Generator, cfg: ClickConfig = DEFAULT) -> Prompt:
+def random_clicks(mask: np.ndarray | Lesion, rng: np.random.Generator, cfg: ClickConfig = DEFAULT) -> Prompt:
     """The paper's training clicks: 1-5 inside the lesion, 0-10 from the band around it."""
-    fg = _pick(rng, mask.astype(bool), int(rng.integers(1, cfg.max_fg + 1)))
-    bg = _pick(rng, background_band(mask, cfg), int(rng.integers(0, cfg.max_bg + 1)))
+    lesion = as_lesion(mask)
+    fg = lesion.pick(rng, lesion.pixels, int(rng.integers(1, cfg.max_fg + 1)))
+    bg = lesion.pick(rng, lesion.band(cfg), int(rng.integers(0, cfg.max_bg + 1)))
     return _with_clicks(Prompt(), fg, bg)
 
 
-def one_click(mask: np.ndarray, rng: np.random.Generator, cfg: ClickConfig = DEFAULT) -> Prompt:
+def one_click(mask: np.ndarray | Lesion, rng: np.random.Generator, cfg: ClickConfig = DEFAULT) -> Prompt:
     """Test mode one-click: one pixel inside the lesion (drawn from its core, as a user aims)."""
-    ((x, y),) = _pick(rng, lesion_core(mask, cfg), 1)
+    lesion = as_lesion(mask)
+    ((x, y),) = lesion.pick(rng, lesion.core(cfg), 1)
     return Prompt().add_click(x, y, True)
 
 
-def jittered_box(mask: np.ndarray, rng: np.random.Generator, cfg: ClickConfig = DEFAULT) -> Prompt:
+def jittered_box(mask: np.ndarray | Lesion, rng: np.random.Generator, cfg: ClickConfig = DEFAULT) -> Prompt:
     """Test mode two-click: the tight box with each corner off by up to ``box_jitter`` of its side,
     then enlarged by ``box_enlarge`` per side, clipped to the image."""
-    h, w = mask.shape
-    x0, y0, x1, y1 = tight_box(mask)
+    lesion = as_lesion(mask)
+    h, w = lesion.mask.shape
+    x0, y0, x1, y1 = lesion.box
     bw, bh = x1 - x0 + 1, y1 - y0 + 1
     jx = rng.uniform(-cfg.box_jitter, cfg.box_jitter, 2) * bw
     jy = rng.uniform(-cfg.box_jitter, cfg.box_jitter, 2) * bh
@@ -129,26 +170,29 @@ def jittered_box(mask: np.ndarray, rng: np.random.Generator, cfg: ClickConfig = 
     return Prompt().add_box(int(bx0), int(by0), int(bx1), int(by1))
 
 
-def training_prompt(mask: np.ndarray, rng: np.random.Generator, cfg: ClickConfig = DEFAULT) -> Prompt:
+def training_prompt(mask: np.ndarray | Lesion, rng: np.random.Generator, cfg: ClickConfig = DEFAULT) -> Prompt:
     """One training prompt from the mix: box (+0-2 refining clicks), a single click, or random clicks."""
+    lesion = as_lesion(mask)
     kind = rng.choice(3, p=np.asarray(cfg.mix) / np.sum(cfg.mix))
     if kind == 0:
-        prompt = jittered_box(mask, rng, cfg)
+        prompt = jittered_box(lesion, rng, cfg)
         n_extra = int(rng.integers(0, 3))
-        fg = _pick(rng, mask.astype(bool), int(rng.binomial(n_extra, 0.5)))
-        bg = _pick(rng, background_band(mask, cfg), n_extra - len(fg))
+        fg = lesion.pick(rng, lesion.pixels, int(rng.binomial(n_extra, 0.5)))
+        bg = lesion.pick(rng, lesion.band(cfg), n_extra - len(fg))
         return _with_clicks(prompt, fg, bg)
     if kind == 1:
-        return one_click(mask, rng, cfg) if rng.random() < 0.5 else _with_clicks(Prompt(), _pick(rng, mask, 1), [])
-    return random_clicks(mask, rng, cfg)
+        if rng.random() < 0.5:
+            return one_click(lesion, rng, cfg)
+        return _with_clicks(Prompt(), lesion.pick(rng, lesion.pixels, 1), [])
+    return random_clicks(lesion, rng, cfg)
 
 
 def evaluation_prompts(mask: np.ndarray, mode: str, n: int, *, seed: int, case_id: str) -> list[Prompt]:
     """The paper's ``n`` simulated test inputs of one image for ``mode`` ('one-click' or 'two-click'), drawn
     from :func:`case_seed`: an image gets the same inputs whatever else is evaluated with it, and in what order."""
-    rng = np.random.default_rng(case_seed(seed, case_id))
+    rng, lesion = np.random.default_rng(case_seed(seed, case_id)), Lesion(mask)
     make = {"one-click": one_click, "two-click": jittered_box}[mode]
-    return [make(mask, rng) for _ in range(n)]
+    return [make(lesion, rng) for _ in range(n)]
 
 
 def next_click(pred: np.ndarray, ref: np.ndarray, clicked: np.ndarray | None = None) -> Click | None:
