@@ -31,7 +31,7 @@ from core.framing import correction_extent, frame_for
 from core.metrics import jaccard
 from core.preprocess import model_input
 from core.runtime import CLASS_OUTPUT, INPUT_NAME, MASK_OUTPUT, Segmenter
-from training.checkpoint import checkpoint_version, load_checkpoint
+from training.checkpoint import TorchPredictor, checkpoint_version, load_checkpoint
 from training.clicks import MODES, evaluation_prompts
 from training.evaluation.summary import benign_malignant
 from training.networks import WithProbabilities
@@ -57,6 +57,8 @@ class ParityReport:
     tolerance: float
     min_jaccard: float
     n_inputs: int
+    runtime: str  # what ran the ONNX file: ONNX Runtime's execution provider
+    reference: str  # what ran the checkpoint: PyTorch and its device
 
     @property
     def passed(self) -> bool:
@@ -70,7 +72,8 @@ class ParityReport:
     def __str__(self) -> str:
         verdict = "passed" if self.passed else "FAILED"
         return (
-            f"parity {verdict} on {self.n_inputs} inputs: max|dmask| {self.max_abs_mask:.2e}, "
+            f"parity {verdict} on {self.n_inputs} inputs, ONNX Runtime {self.runtime} against {self.reference}: "
+            f"max|dmask| {self.max_abs_mask:.2e}, "
             f"max|dclass| {self.max_abs_class:.2e} (tolerance {self.tolerance:g}), "
             f"min mask Jaccard {self.min_mask_jaccard:.5f} (>= {self.min_jaccard}), same class: {self.same_class}"
         )
@@ -93,12 +96,15 @@ def parity_inputs(spec: InputSpec, n_images: int = 4, seed: int = 0) -> np.ndarr
     return np.stack(batch).astype(np.float32)
 
 
-def check_parity(onnx_path: Path, net: torch.nn.Module, spec: InputSpec, fp16: bool = False) -> ParityReport:
-    """Compare the ONNX file in ONNX Runtime with the PyTorch network on :func:`parity_inputs`."""
+def check_parity(
+    onnx_path: Path, net: torch.nn.Module, spec: InputSpec, fp16: bool = False, provider: str = "auto"
+) -> ParityReport:
+    """Compare the ONNX file in ONNX Runtime (``provider``) with the PyTorch network, run where it is, on
+    :func:`parity_inputs`; the report names both."""
     x = parity_inputs(spec)
-    with torch.no_grad():
-        ref_mask, ref_cls = (t.numpy() for t in WithProbabilities(net, spec.temperature).eval()(torch.from_numpy(x)))
-    session = Segmenter(onnx_path, provider="auto")
+    reference = TorchPredictor(net, spec)
+    ref_mask, ref_cls = reference.run(x)
+    session = Segmenter(onnx_path, provider=provider)
     got_mask, got_cls = [], []
     for i in range(len(x)):  # one at a time, as clicks arrive
         m, c = session.run(x[i : i + 1])
@@ -107,13 +113,15 @@ def check_parity(onnx_path: Path, net: torch.nn.Module, spec: InputSpec, fp16: b
     got_mask, got_cls = np.stack(got_mask), np.stack(got_cls)
     t = spec.mask_threshold
     return ParityReport(
-        max_abs_mask=float(np.abs(got_mask - ref_mask[:, 0]).max()),
+        max_abs_mask=float(np.abs(got_mask - ref_mask).max()),
         max_abs_class=float(np.abs(got_cls - ref_cls).max()),
-        min_mask_jaccard=min(jaccard(a >= t, b >= t) for a, b in zip(got_mask, ref_mask[:, 0], strict=True)),
+        min_mask_jaccard=min(jaccard(a >= t, b >= t) for a, b in zip(got_mask, ref_mask, strict=True)),
         same_class=bool((got_cls.argmax(1) == ref_cls.argmax(1)).all()),
         tolerance=TOLERANCE["fp16" if fp16 else "fp32"],
         min_jaccard=MIN_MASK_JACCARD["fp16" if fp16 else "fp32"],
         n_inputs=len(x),
+        runtime=session.provider,
+        reference=reference.provider.replace("pytorch-", f"PyTorch {torch.__version__} on "),
     )
 
 

@@ -558,3 +558,11 @@ def chromium():
 def canvas():
     """``canvas(page) -> CanvasView``: the viewer's canvas in a Playwright page."""
     return CanvasView
+
+
+# --- devices -----------------------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def torch_device() -> str:
+    """The device the training, evaluation and export tests run on: $TORCH_DEVICE (e.g. cuda on a GPU machine),
+    else the CPU."""
+    return os.environ.get("TORCH_DEVICE", "cpu")

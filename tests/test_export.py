@@ -40,6 +40,7 @@ def test_export_embeds_contract_and_passes_parity(tmp_path, checkpoint):
     out = tmp_path / "m.onnx"
     report = export_onnx(checkpoint, out, card={"metrics": {"val_ji": 0.5}})
     assert report.passed and report.max_abs_mask <= 1e-3
+    assert "ONNX Runtime CPUExecutionProvider against PyTorch" in str(report) and report.reference.endswith("cpu")
     model = onnx.load(str(out))
     meta = {p.key: p.value for p in model.metadata_props}
     spec = InputSpec.from_json(meta[SPEC_METADATA_KEY])

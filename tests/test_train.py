@@ -2,12 +2,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
+from core.manifest import read_manifest
 from training.adapters import phantom_manifest
+from training.checkpoint import TorchPredictor
 from training.config import TrainConfig
-from training.train import lr_factor, train
+from training.networks import build_network
+from training.train import lr_factor, train, validate
 
 TINY = [
     "width=0.125",
@@ -40,10 +44,49 @@ def test_paper_step_schedule():
     assert lr_factor(cfg, 0) == 1.0 and lr_factor(cfg, 49) == 1.0 and lr_factor(cfg, 50) == pytest.approx(0.1)
 
 
+def test_a_predictor_runs_the_network_where_it_is_and_leaves_it_so():
+    """Handed a network, the predictor neither moves it (here: on the meta device, where moving would fail) nor
+    changes its mode."""
+    net = build_network(TrainConfig.load(None, TINY)).to("meta").train()
+    predictor = TorchPredictor(net, TrainConfig.load(None, TINY).spec())
+    assert predictor.provider == "pytorch-meta"
+    assert all(p.device.type == "meta" for p in net.parameters()) and net.training
+
+
 @pytest.mark.slow
-def test_train_few_iterations_checkpoint_and_resume(tmp_path, phantoms):
+def test_validation_leaves_the_network_as_it_found_it(phantoms, torch_device):
+    """validate() runs the training network itself: afterwards it is on the same device, in the same dtype and
+    still in train mode, with the same weights and batch-norm statistics."""
+    cfg = TrainConfig.load(None, [f"data={phantoms}", *TINY])
+    net = build_network(cfg).to(torch_device, torch.float64).train()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    cases = [c for c in read_manifest(phantoms)[0] if c.split == "val"][:3]
+    scores = validate(net, cfg, cases)
+    assert 0 <= scores["val_ji_two_click"] <= 1 and np.isfinite(scores["val_score"])
+    assert net.training
+    assert {(p.device.type, p.dtype) for p in net.parameters()} == {(torch.device(torch_device).type, torch.float64)}
+    for key, value in net.state_dict().items():
+        assert torch.equal(value, before[key]), key
+
+
+@pytest.mark.slow
+def test_training_changes_the_weights_on_the_chosen_device(tmp_path, phantoms, torch_device):
+    cfg = TrainConfig.load(None, [f"data={phantoms}", "iterations=3", "val_every=100", f"device={torch_device}", *TINY])
+    torch.manual_seed(cfg.seed * 1000)  # the seed training starts from: the same initial weights
+    initial = build_network(cfg).state_dict()
+    trained = torch.load(train(cfg, tmp_path), map_location="cpu", weights_only=False)
+    changed = [k for k, v in trained["model"].items() if v.is_floating_point() and not torch.equal(v, initial[k])]
+    conv_weights = [k for k in initial if k.endswith("weight") and initial[k].ndim == 4]
+    assert set(conv_weights) <= set(changed), sorted(set(conv_weights) - set(changed))[:5]
+    assert "optimizer" not in trained  # best.pt: the weights, contract and config, not the optimiser's state
+
+
+@pytest.mark.slow
+def test_train_few_iterations_checkpoint_and_resume(tmp_path, phantoms, torch_device):
     cfg = TrainConfig.load(
-        None, [f"data={phantoms}", "iterations=4", "val_every=2", "checkpoint_every=2", "zoom_context=1.5", *TINY]
+        None,
+        [f"data={phantoms}", "iterations=4", "val_every=2", "checkpoint_every=2", "zoom_context=1.5", *TINY]
+        + [f"device={torch_device}"],
     )
     best = train(cfg, tmp_path)
     assert best.is_file() and (tmp_path / "last.pt").is_file()
@@ -64,15 +107,16 @@ def test_train_few_iterations_checkpoint_and_resume(tmp_path, phantoms):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("system", ["seg", "cls"])
-def test_single_task_systems_train(tmp_path, phantoms, system):
-    cfg = TrainConfig.load(None, [f"data={phantoms}", "iterations=2", "val_every=2", f"system={system}", *TINY])
-    assert train(cfg, tmp_path).is_file()
+def test_single_task_systems_train(tmp_path, phantoms, system, torch_device):
+    overrides = [f"data={phantoms}", "iterations=2", "val_every=2", f"system={system}", f"device={torch_device}"]
+    assert train(TrainConfig.load(None, [*overrides, *TINY]), tmp_path).is_file()
 
 
 @pytest.mark.slow
 def test_two_process_ddp_on_gloo_keeps_ranks_equal(tmp_path, phantoms):
     """torchrun with 2 CPU processes: after training, both ranks hold the same weights (parameters;
-    batch-norm statistics are buffers that DDP broadcasts from rank 0 before each forward)."""
+    batch-norm statistics are buffers that DDP broadcasts from rank 0 before each forward); both validated
+    their share of the images and agree on the scores; the process group the script made is still there."""
     script = tmp_path / "ddp_check.py"
     script.write_text(
         "import os, sys, torch\n"
@@ -90,10 +134,19 @@ def test_two_process_ddp_on_gloo_keeps_ranks_equal(tmp_path, phantoms):
         "import torch.distributed as dist\n"
         "dist.init_process_group('gloo')\n"
         "rank = dist.get_rank()\n"
+        "shares = []\n"
+        "validate = t.validate\n"
+        "def counted(model, cfg, cases, seed=0):\n"
+        "    shares.append(len(cases[rank::2]))\n"
+        "    return validate(model, cfg, cases, seed)\n"
+        "t.validate = counted\n"
         "t.train(cfg, out / 'run')\n"
+        "assert dist.is_initialized(), 'train() destroyed a process group it did not create'\n"
+        "dist.barrier()\n"
         "torch.save(dict(captured['net'].named_parameters()), out / f'rank{rank}.pt')\n"
+        "(out / f'shares{rank}.txt').write_text(' '.join(map(str, shares)))\n"
     )
-    args = [f"data={phantoms}", "iterations=3", "val_every=100", "checkpoint_every=100", "threads=1", *TINY]
+    args = [f"data={phantoms}", "iterations=3", "val_every=2", "checkpoint_every=100", "threads=1", *TINY]
     cmd = [
         sys.executable,
         "-m",
@@ -109,6 +162,9 @@ def test_two_process_ddp_on_gloo_keeps_ranks_equal(tmp_path, phantoms):
     a, b = (torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1))
     saved = torch.load(tmp_path / "run" / "last.pt", weights_only=False)
     assert saved["iteration"] == 3
+    shares = [(tmp_path / f"shares{r}.txt").read_text().split() for r in (0, 1)]
+    assert len(shares[0]) == len(shares[1]) == 3 and all(int(n) >= 1 for n in shares[0] + shares[1])  # 0, 2, 3
+    assert len((tmp_path / "run" / "log.csv").read_text().splitlines()) == 1 + 3
     for key in a:
         torch.testing.assert_close(a[key], b[key], msg=f"ranks differ at {key}")
         torch.testing.assert_close(a[key], saved["model"][key])

@@ -58,23 +58,39 @@ def load_checkpoint(path: str | Path) -> tuple[ClickNet, TrainConfig, InputSpec,
 
 
 class TorchPredictor(Predictor):
-    """A PyTorch network behind the runtime's Predictor interface."""
+    """A PyTorch network behind the runtime's Predictor interface, run where the network lives.
 
-    def __init__(self, model: torch.nn.Module, spec: InputSpec, card: dict | None = None, device: str = "cpu"):
-        self.model = WithProbabilities(model, spec.temperature).to(device).eval()
-        self.spec, self.card, self.device = spec, card or {}, device
-        self.provider = f"pytorch-{device}"
+    As SAM's predictor asks its model, it never moves the network nor leaves its mode or dtype changed: a
+    pass runs in eval mode under ``no_grad`` on the network's own device and dtype and restores the mode it
+    found, so training can validate the very network it trains (on a GPU, under DDP, in train mode).
+    """
+
+    def __init__(self, model: torch.nn.Module, spec: InputSpec, card: dict | None = None):
+        self.model = WithProbabilities(model, spec.temperature)
+        self.spec, self.card = spec, card or {}
+
+    @property
+    def provider(self) -> str:
+        return f"pytorch-{self._weights().device}"
+
+    def _weights(self) -> torch.Tensor:
+        return next(self.model.parameters())
 
     @torch.no_grad()
     def run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        mask, probs = self.model(torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).to(self.device))
+        weights, training = self._weights(), self.model.training
+        self.model.eval()
+        try:
+            mask, probs = self.model(torch.from_numpy(np.asarray(batch)).to(weights.device, weights.dtype))
+        finally:
+            self.model.train(training)
         return mask[:, 0].float().cpu().numpy(), probs.float().cpu().numpy()
 
 
 def load_predictor(path: str | Path, device: str = "cpu") -> TorchPredictor:
     model, cfg, spec, ckpt = load_checkpoint(path)
     card = {"name": Path(path).stem, "version": checkpoint_version(ckpt), "git_revision": ckpt.get("git_revision")}
-    return TorchPredictor(model, spec, card, device)
+    return TorchPredictor(model.to(device), spec, card)
 
 
 def load_for_provider(path: str | Path, provider: str = "auto") -> TorchPredictor:

@@ -72,7 +72,8 @@ class TrainConfig:
     init_from: str = ""  # checkpoint whose early encoder layers start this run (paper: breast US)
     init_stages: int = 5  # how many encoder stages init_from copies
     init_heads: bool = False  # init_from also copies the segmentation and classification heads (fine-tuning)
-    amp: bool = True  # on CUDA only
+    amp: bool = True  # float16 autocast, on CUDA only
+    device: str = "auto"  # auto (CUDA when available) | cpu | cuda | cuda:N; under torchrun, the local rank's GPU
     threads: int = 0  # torch CPU threads (0: all the cores this process may use)
 
     @classmethod

@@ -18,6 +18,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 import torch.distributed as dist
@@ -25,17 +26,16 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 from tqdm import tqdm
 
-from core.manifest import Case, ManifestError, read_manifest
+from core.manifest import ManifestError, read_manifest
 from core.runtime import cpu_threads
 
-from .checkpoint import TorchPredictor, init_from_checkpoint, save_checkpoint
+from .checkpoint import init_from_checkpoint, save_checkpoint
 from .config import TrainConfig, add_train_arguments
 from .corrections import add_corrections
 from .dataset import ClickDataset
-from .evaluation.protocol import evaluate_image
-from .evaluation.stats import auroc
 from .losses import alpha_focal_loss, binary_focal_loss, class_alpha, soft_jaccard_loss
-from .networks import ClickNet, build_network
+from .networks import build_network
+from .validation import validate
 
 LOG_FIELDS = [
     "iteration",
@@ -96,211 +96,243 @@ def lr_factor(cfg: TrainConfig, it: int) -> float:
     return warm * 0.5 * (1 + math.cos(math.pi * min(it, cfg.iterations) / cfg.iterations))
 
 
-VAL_INPUTS = 5  # simulated inputs per image and mode, as the evaluation protocol
-VAL_CLICKS = 5  # RITM clicks per image for the Jaccard after 5 clicks (previous-outline models)
+def training_device(cfg: TrainConfig, local_rank: int = 0) -> torch.device:
+    """The device a process trains on: ``cfg.device`` (auto: CUDA when available); under torchrun, CUDA is the
+    local rank's GPU. Made current here, before any process group is created (NCCL binds to it)."""
+    wanted = cfg.device if cfg.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(wanted)
+    if device.type == "cuda":
+        if device.index is None:
+            device = torch.device("cuda", local_rank)
+        torch.cuda.set_device(device)
+    return device
 
 
-def validate(model: ClickNet, cfg: TrainConfig, cases: list[Case], seed: int = 0) -> dict:
-    """Validation with the evaluation protocol: mean Jaccard over the five two-click and five one-click
-    inputs per image, the benign/malignant AUROC of the two-click inputs averaged per image, and for a
-    model trained with corrections the Jaccard after five clicks of RITM's clicker."""
-    predictor = TorchPredictor(model, cfg.spec())
-    modes = ("two-click",) if cfg.system == "cls" else ("two-click", "one-click")
-    clicks = cfg.system != "cls" and (cfg.previous_mask or cfg.corrective_clicks > 0)
-    records = [evaluate_image(predictor, c, modes, seed, VAL_INPUTS, clicks, None, VAL_CLICKS) for c in cases]
-    out = {}
-    if cfg.system != "cls":
-        out["val_ji_two_click"] = float(np.mean([r["two_click"]["mean_ji"] for r in records]))
-        out["val_ji_one_click"] = float(np.mean([r["one_click"]["mean_ji"] for r in records]))
-    if clicks:
-        out["val_ji_5_clicks"] = float(np.mean([r["noc"]["ji_after_click"][-1] for r in records]))
-    truth = np.array([c.label in cfg.malignant for c in cases])
-    if cfg.system != "seg" and 0 < truth.sum() < len(truth):
-        scores = np.array([np.mean(r["two_click"]["malignant_prob"]) for r in records])
-        out["val_auroc"] = float(auroc(truth, scores))
-    out["val_score"] = float(np.mean(list(out.values()))) if out else 0.0
-    return out
+def _data_worker_init(_: int) -> None:
+    """A data worker computes on its own core: OpenCV's thread pool would only contend with the other workers."""
+    cv2.setNumThreads(1)
+
+
+class Trainer:
+    """One training run, in the steps a reader can follow: set-up (device and process group, data, network,
+    optimiser, resumption), :meth:`step`, :meth:`validate_and_log` and :meth:`checkpoint`; :meth:`fit` loops.
+
+    ``last.pt`` (with the optimiser's state) is rewritten every ``checkpoint_every`` iterations and a run
+    resumes from it; ``best.pt`` (weights, contract and config) keeps the best validation score.
+    """
+
+    def __init__(self, cfg: TrainConfig, out_dir: Path):
+        self.cfg, self.out_dir = cfg, out_dir
+        self.rank, self.world, local_rank = _dist_env()
+        self.device = training_device(cfg, local_rank)
+        self.owns_group = self.world > 1 and not dist.is_initialized()
+        if self.owns_group:
+            cuda = self.device.type == "cuda"
+            dist.init_process_group("nccl" if cuda else "gloo", device_id=self.device if cuda else None)
+        torch.set_num_threads(cfg.threads or max(1, cpu_threads() // self.world))
+        torch.manual_seed(cfg.seed * 1000 + self.rank)
+        self.main = self.rank == 0
+        out_dir.mkdir(parents=True, exist_ok=True)
+        self.spec = cfg.spec()
+        self._set_up_data()
+        self._set_up_network()
+        self.iteration, self.best, self.elapsed_before, self.start = 0, -1.0, 0.0, time.time()
+        self.last_path, self.best_path = out_dir / "last.pt", out_dir / "best.pt"
+        if self.last_path.exists():
+            self._resume()
+        self.log = RunLog(out_dir) if self.main else None
+        # How many corrections a batch gets (0..corrective_clicks), and which of its samples; seeded per rank
+        # and resumed iteration.
+        self.corrections_rng = np.random.default_rng([cfg.seed, self.rank, self.iteration])
+
+    def _set_up_data(self) -> None:
+        cfg = self.cfg
+        cases, problems = read_manifest(cfg.data, labels=tuple(cfg.classes), skip_bad=cfg.skip_bad_rows)
+        if self.main and problems:
+            print(f"skipped {len(problems)} bad manifest rows:\n  " + "\n  ".join(problems), file=sys.stderr)
+        train_cases = [c for c in cases if c.split == "train"]
+        self.val_cases = [c for c in cases if c.split == "val"][: cfg.val_max_images or None]
+        if not train_cases:
+            raise ValueError(f"{cfg.data} has no rows with split 'train'")
+        self.dataset = ClickDataset(train_cases, cfg, self.spec)
+        if self.world > 1:
+            self.sampler = DistributedSampler(
+                self.dataset, num_replicas=self.world, rank=self.rank, shuffle=True, seed=cfg.seed
+            )
+        else:
+            self.sampler = RandomSampler(self.dataset)
+        self.loader = DataLoader(
+            self.dataset,
+            batch_size=cfg.batch_size,
+            sampler=self.sampler,
+            num_workers=cfg.num_workers,
+            drop_last=len(self.dataset) >= cfg.batch_size * self.world,
+            persistent_workers=cfg.num_workers > 0,
+            pin_memory=self.device.type == "cuda",
+            worker_init_fn=_data_worker_init,
+        )
+
+    def _set_up_network(self) -> None:
+        cfg = self.cfg
+        net = build_network(cfg)
+        if cfg.init_from:
+            n = init_from_checkpoint(net, cfg.init_from, cfg.init_stages, self.spec, cfg.init_heads)
+            if self.main:
+                print(f"initialised {n} tensors from {cfg.init_from}")
+        self.net = net.to(self.device, memory_format=torch.channels_last)
+        cuda = self.device.type == "cuda"
+        self.model = (
+            DistributedDataParallel(self.net, device_ids=[self.device.index] if cuda else None)
+            if self.world > 1
+            else self.net
+        )
+        head = {id(p) for p in (net.cls_head.parameters() if net.cls_head is not None else ())}
+        trained = [p for p in net.parameters() if p.requires_grad]
+        params = [
+            {"params": [p for p in trained if id(p) not in head], "lr": cfg.lr},
+            {"params": [p for p in trained if id(p) in head], "lr": cfg.lr * cfg.cls_lr_factor},
+        ]
+        if cfg.optimizer == "sgd":
+            self.optimizer = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+        else:
+            self.optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda it: lr_factor(cfg, it))
+        self.amp = cfg.amp and cuda
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+        counts = Counter(self.dataset.labels)
+        n_classes = len(cfg.classes)
+        alpha = class_alpha([counts[i] for i in range(n_classes)]) if cfg.balance_classes else torch.ones(n_classes)
+        self.alpha = alpha.to(self.device)
+
+    def _resume(self) -> None:
+        state = torch.load(self.last_path, map_location=self.device, weights_only=False)
+        self.net.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.iteration, self.best = state["iteration"], state.get("best", -1.0)
+        self.elapsed_before = state.get("elapsed_s", 0.0)
+        if self.main:
+            print(f"resumed from {self.last_path} at iteration {self.iteration}")
+
+    def step(self, x: torch.Tensor, y: torch.Tensor, label: torch.Tensor, clicks: torch.Tensor) -> dict:
+        """One optimiser step on a batch (after the model-in-the-loop corrections); returns its losses."""
+        cfg, device = self.cfg, self.device
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        label = label.to(device, non_blocking=True)
+        n = int(self.corrections_rng.integers(cfg.corrective_clicks + 1))
+        chosen = torch.from_numpy(self.corrections_rng.random(len(x)) < cfg.corrected_share)
+        if n and chosen.any():
+            on_device = chosen.to(device)
+            x[on_device] = add_corrections(self.net, x[on_device], y[on_device], clicks[chosen], self.spec, n)
+        x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(device.type, dtype=torch.float16, enabled=self.amp):
+            mask_logit, cls_logit = self.model(x)
+        mask_logit, cls_logit = mask_logit.float(), cls_logit.float()
+        seg_loss = cls_loss = torch.zeros((), device=device)
+        if cfg.system != "cls":
+            seg_loss = binary_focal_loss(mask_logit, y, cfg.focal_gamma)
+            if cfg.jaccard_weight:
+                seg_loss = seg_loss + cfg.jaccard_weight * soft_jaccard_loss(mask_logit, y)
+        if cfg.system != "seg":
+            cls_loss = cfg.cls_weight * alpha_focal_loss(
+                cls_logit, label, self.alpha, cfg.focal_gamma, cfg.label_smoothing
+            )
+        loss = seg_loss + cls_loss
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        self.iteration += 1
+        return {"loss": loss.detach(), "seg_loss": seg_loss.detach(), "cls_loss": cls_loss.detach()}
+
+    def validate_and_log(self, row: dict) -> str | None:
+        """Validate on every rank (when there are validation images), keep the best, log ``row`` on rank 0."""
+        if self.val_cases:
+            row.update(validate(self.net, self.cfg, self.val_cases, self.cfg.seed))
+            if row["val_score"] > self.best and self.iteration > 0:
+                self.best = row["val_score"]
+                if self.main:
+                    self.checkpoint(self.best_path, with_optimizer=False)
+        return self.log.write(row) if self.main else None
+
+    def checkpoint(self, path: Path, with_optimizer: bool = True) -> None:
+        """Write the network (and for resuming, the optimiser and schedule) with the contract and config."""
+        resume = (
+            {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict()}
+            if with_optimizer
+            else {}
+        )
+        elapsed = self.elapsed_before + time.time() - self.start
+        save_checkpoint(path, self.net, self.cfg, iteration=self.iteration, best=self.best, elapsed_s=elapsed, **resume)
+
+    def fit(self) -> Path:
+        """Train to ``cfg.iterations``; returns the best checkpoint."""
+        cfg = self.cfg
+        if self.iteration == 0 and self.val_cases:  # the untrained network: what training must beat
+            line = self.validate_and_log({"iteration": 0, "epoch": 0, "lr": cfg.lr})
+            if line:
+                print(line + " (untrained)")
+        bar = tqdm(
+            total=cfg.iterations,
+            initial=self.iteration,
+            desc="train",
+            unit="it",
+            disable=not self.main,
+            mininterval=1 if sys.stderr.isatty() else 30,
+        )
+        running: dict[str, float] = {}
+        seen, window_start = 0, time.time()
+        epoch = self.iteration * cfg.batch_size * self.world // max(1, len(self.dataset))
+        self.model.train()
+        while self.iteration < cfg.iterations:
+            if self.world > 1:
+                self.sampler.set_epoch(epoch)
+            for batch in self.loader:
+                losses = self.step(*batch)
+                seen += len(batch[0]) * self.world
+                for key, value in losses.items():
+                    running[key] = 0.9 * running.get(key, value.item()) + 0.1 * value.item()
+                bar.update(1)
+                bar.set_postfix(loss=f"{running['loss']:.4f}", img_s=f"{seen / (time.time() - window_start):.1f}")
+                done = self.iteration >= cfg.iterations
+                if self.iteration % cfg.val_every == 0 or done:
+                    row = {
+                        "iteration": self.iteration,
+                        "epoch": epoch,
+                        "lr": self.scheduler.get_last_lr()[0],
+                        "images_per_s": seen / (time.time() - window_start),
+                        "elapsed_s": self.elapsed_before + time.time() - self.start,
+                        **running,
+                    }
+                    line = self.validate_and_log(row)
+                    if line:
+                        bar.write(line)
+                    seen, window_start = 0, time.time()
+                if self.main and (self.iteration % cfg.checkpoint_every == 0 or done):
+                    self.checkpoint(self.last_path)
+                if done:
+                    break
+            epoch += 1
+        bar.close()
+        if self.main and not self.best_path.exists():
+            self.checkpoint(self.best_path, with_optimizer=False)
+        return self.best_path
+
+    def close(self) -> None:
+        """Leave the process group as found: destroy it only if this run created it."""
+        if self.owns_group:
+            dist.barrier()
+            dist.destroy_process_group()
 
 
 def train(cfg: TrainConfig, out_dir: Path) -> Path:
     """Train as configured, resuming from ``out_dir/last.pt`` if present; returns the best checkpoint."""
-    rank, world, local_rank = _dist_env()
-    distributed = world > 1
-    use_cuda = torch.cuda.is_available()
-    if distributed and not dist.is_initialized():
-        dist.init_process_group("nccl" if use_cuda else "gloo")
-    device = torch.device(f"cuda:{local_rank}" if use_cuda else "cpu")
-    if use_cuda:
-        torch.cuda.set_device(device)
-    torch.set_num_threads(cfg.threads or max(1, cpu_threads() // world))
-    torch.manual_seed(cfg.seed * 1000 + rank)
-    main_process = rank == 0
-    out_dir.mkdir(parents=True, exist_ok=True)
-
-    cases, problems = read_manifest(cfg.data, labels=tuple(cfg.classes), skip_bad=cfg.skip_bad_rows)
-    if main_process and problems:
-        print(f"skipped {len(problems)} bad manifest rows:\n  " + "\n  ".join(problems), file=sys.stderr)
-    train_cases = [c for c in cases if c.split == "train"]
-    val_cases = [c for c in cases if c.split == "val"][: cfg.val_max_images or None]
-    if not train_cases:
-        raise ValueError(f"{cfg.data} has no rows with split 'train'")
-    spec = cfg.spec()
-    dataset = ClickDataset(train_cases, cfg, spec)
-    sampler = (
-        DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=True, seed=cfg.seed)
-        if distributed
-        else RandomSampler(dataset)
-    )
-    loader = DataLoader(
-        dataset,
-        batch_size=cfg.batch_size,
-        sampler=sampler,
-        num_workers=cfg.num_workers,
-        drop_last=len(dataset) >= cfg.batch_size * world,
-        persistent_workers=cfg.num_workers > 0,
-    )
-
-    net = build_network(cfg)
-    if cfg.init_from:
-        n = init_from_checkpoint(net, cfg.init_from, cfg.init_stages, spec, cfg.init_heads)
-        if main_process:
-            print(f"initialised {n} tensors from {cfg.init_from}")
-    net = net.to(device, memory_format=torch.channels_last)
-    model = DistributedDataParallel(net, device_ids=[local_rank] if use_cuda else None) if distributed else net
-    head = {id(p) for p in (net.cls_head.parameters() if net.cls_head is not None else ())}
-    params = [
-        {"params": [p for p in net.parameters() if p.requires_grad and id(p) not in head], "lr": cfg.lr},
-        {
-            "params": [p for p in net.parameters() if p.requires_grad and id(p) in head],
-            "lr": cfg.lr * cfg.cls_lr_factor,
-        },
-    ]
-    if cfg.optimizer == "sgd":
-        optimizer = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    else:
-        optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda it: lr_factor(cfg, it))
-    amp = cfg.amp and use_cuda
-    scaler = torch.amp.GradScaler("cuda", enabled=amp)
-    counts = Counter(dataset.labels)
-    alpha = (
-        class_alpha([counts[i] for i in range(len(cfg.classes))])
-        if cfg.balance_classes
-        else torch.ones(len(cfg.classes))
-    ).to(device)
-
-    iteration, best, elapsed_before = 0, -1.0, 0.0
-    last_path, best_path = out_dir / "last.pt", out_dir / "best.pt"
-    if last_path.exists():
-        state = torch.load(last_path, map_location=device, weights_only=False)
-        net.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        iteration, best, elapsed_before = state["iteration"], state.get("best", -1.0), state.get("elapsed_s", 0.0)
-        if main_process:
-            print(f"resumed from {last_path} at iteration {iteration}")
-    log = RunLog(out_dir) if main_process else None
-
-    def checkpoint(path: Path) -> None:
-        save_checkpoint(
-            path,
-            net,
-            cfg,
-            optimizer=optimizer.state_dict(),
-            scheduler=scheduler.state_dict(),
-            iteration=iteration,
-            best=best,
-            elapsed_s=elapsed_before + time.time() - start,
-        )
-
-    start = time.time()
-    if main_process and iteration == 0 and val_cases:  # the untrained network: what training must beat
-        net.eval()
-        row = {"iteration": 0, "epoch": 0, "lr": cfg.lr, **validate(net, cfg, val_cases, cfg.seed)}
-        net.train()
-        print(log.write(row) + " (untrained)")
-    bar = tqdm(
-        total=cfg.iterations,
-        initial=iteration,
-        desc="train",
-        unit="it",
-        disable=not main_process,
-        mininterval=1 if sys.stderr.isatty() else 30,
-    )
-    running: dict[str, float] = {}
-    seen, window_start = 0, time.time()
-    # How many corrections a batch gets (0..corrective_clicks), and which of its samples; seeded per rank and
-    # resumed iteration.
-    corrections_rng = np.random.default_rng([cfg.seed, rank, iteration])
-    epoch = iteration * cfg.batch_size * world // max(1, len(dataset))
-    model.train()
-    while iteration < cfg.iterations:
-        if distributed:
-            sampler.set_epoch(epoch)
-        for x, y, label, clicks in loader:
-            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            label = label.to(device, non_blocking=True)
-            n = int(corrections_rng.integers(cfg.corrective_clicks + 1))
-            chosen = torch.from_numpy(corrections_rng.random(len(x)) < cfg.corrected_share)
-            if n and chosen.any():
-                x[chosen] = add_corrections(net, x[chosen], y[chosen], clicks[chosen], spec, n)
-            x = x.contiguous(memory_format=torch.channels_last)
-            with torch.autocast(device.type, dtype=torch.float16, enabled=amp):
-                mask_logit, cls_logit = model(x)
-            mask_logit, cls_logit = mask_logit.float(), cls_logit.float()
-            seg_loss = cls_loss = torch.zeros((), device=device)
-            if cfg.system != "cls":
-                seg_loss = binary_focal_loss(mask_logit, y, cfg.focal_gamma)
-                if cfg.jaccard_weight:
-                    seg_loss = seg_loss + cfg.jaccard_weight * soft_jaccard_loss(mask_logit, y)
-            if cfg.system != "seg":
-                cls_loss = cfg.cls_weight * alpha_focal_loss(
-                    cls_logit, label, alpha, cfg.focal_gamma, cfg.label_smoothing
-                )
-            loss = seg_loss + cls_loss
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            scheduler.step()
-            iteration += 1
-            seen += len(x) * world
-            for k, v in (("loss", loss.detach()), ("seg_loss", seg_loss.detach()), ("cls_loss", cls_loss.detach())):
-                running[k] = 0.9 * running.get(k, v.item()) + 0.1 * v.item()
-            if main_process:
-                bar.update(1)
-                bar.set_postfix(loss=f"{running['loss']:.4f}", img_s=f"{seen / (time.time() - window_start):.1f}")
-            is_last = iteration >= cfg.iterations
-            if main_process and (iteration % cfg.val_every == 0 or is_last):
-                row = {
-                    "iteration": iteration,
-                    "epoch": epoch,
-                    "lr": scheduler.get_last_lr()[0],
-                    "images_per_s": seen / (time.time() - window_start),
-                    "elapsed_s": elapsed_before + time.time() - start,
-                    **running,
-                }
-                if val_cases:
-                    net.eval()
-                    row.update(validate(net, cfg, val_cases, cfg.seed))
-                    net.train()
-                    if row["val_score"] > best:
-                        best = row["val_score"]
-                        checkpoint(best_path)
-                bar.write(log.write(row))
-                seen, window_start = 0, time.time()
-            if main_process and (iteration % cfg.checkpoint_every == 0 or is_last):
-                checkpoint(last_path)
-            if is_last:
-                break
-        epoch += 1
-    bar.close()
-    if main_process and not best_path.exists():
-        checkpoint(best_path)
-    if distributed:
-        dist.barrier()
-        dist.destroy_process_group()
-    return best_path
+    trainer = Trainer(cfg, out_dir)
+    try:
+        return trainer.fit()
+    finally:
+        trainer.close()
 
 
 def cli_main(args: argparse.Namespace) -> int:

@@ -72,12 +72,23 @@ def evaluate_main(args: argparse.Namespace) -> int:
     radius, rule = disk_radius_from_training(args.data)
     modes = MODES if args.mode == "both" else (args.mode,)
     report = evaluate(
-        predictor, cases, modes, args.seed, args.inputs_per_image, args.noc, args.bootstrap, radius, rule, progress=True
+        predictor,
+        cases,
+        modes=modes,
+        seed=args.seed,
+        n_inputs=args.inputs_per_image,
+        noc=args.noc,
+        n_boot=args.bootstrap,
+        disk_radius=radius,
+        disk_rule=rule,
+        progress=True,
     )
     report["data"] = {"manifest": str(args.data), "split": args.split, **report["data"]}
     report["model"]["path"] = str(args.model)
     if args.shifts:
-        report["stress"] = stress_test(predictor, cases, args.seed, args.inputs_per_image, args.bootstrap, True)
+        report["stress"] = stress_test(
+            predictor, cases, seed=args.seed, n_inputs=args.inputs_per_image, n_boot=args.bootstrap, progress=True
+        )
     write_json(report, args.report)
     written = [str(args.report)]
     if args.markdown:

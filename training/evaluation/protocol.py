@@ -56,6 +56,7 @@ def _truth(spec, label: str) -> tuple[int | None, bool | None]:
 def evaluate_image(
     predictor: Predictor,
     case: Case,
+    *,
     modes,
     seed: int,
     n_inputs: int,
@@ -115,6 +116,7 @@ def evaluate_image(
 def evaluate(
     predictor: Predictor,
     cases: list[Case],
+    *,
     modes=MODES,
     seed: int = 0,
     n_inputs: int = 5,
@@ -140,7 +142,18 @@ def evaluate(
     modes = tuple(m for m in MODES if m in modes)  # two-click first: classification is read from it
     start, records = time.perf_counter(), []
     for case in tqdm(cases, desc="evaluate", unit="img", disable=None if progress else True):
-        records.append(evaluate_image(predictor, case, modes, seed, n_inputs, noc, disk_radius, transform=transform))
+        records.append(
+            evaluate_image(
+                predictor,
+                case,
+                modes=modes,
+                seed=seed,
+                n_inputs=n_inputs,
+                run_noc=noc,
+                disk_radius=disk_radius,
+                transform=transform,
+            )
+        )
     elapsed = time.perf_counter() - start
     assign_deciles(records)
     spec = predictor.spec

@@ -22,7 +22,7 @@ MAX_AUROC_DROP = 0.05  # the robustness target: no shift may cost more AUROC tha
 
 
 def stress_test(
-    predictor: Predictor, cases: list[Case], seed: int = 0, n_inputs: int = 5, n_boot: int = 1000, progress=False
+    predictor: Predictor, cases: list[Case], *, seed: int = 0, n_inputs: int = 5, n_boot: int = 1000, progress=False
 ) -> dict:
     """The unshifted two-click evaluation and one per stress shift: the ``stress`` section of a report."""
     runs = {"none": ("no shift", None), **STRESS_SHIFTS}
@@ -31,9 +31,9 @@ def stress_test(
         report = evaluate(
             predictor,
             cases,
-            ("two-click",),
-            seed,
-            n_inputs,
+            modes=("two-click",),
+            seed=seed,
+            n_inputs=n_inputs,
             noc=False,
             n_boot=n_boot,
             progress=progress,
