@@ -16,7 +16,7 @@ from training.adapters import phantom_manifest
 from training.cli import _seeds_and_overrides
 from training.config import SYSTEMS, TrainConfig
 from training.reproduction import ReproductionError
-from training.reproduction.run import system_configs, trained_state
+from training.reproduction.run import share_of_cores, system_configs, trained_state
 from training.reproduction.summary import BY_KEY, difference_summary, verdict
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -173,3 +173,31 @@ def test_reproduce_seeds_resume_summary_and_report(tmp_path, monkeypatch, capsys
     assert capsys.readouterr().out.count("done before, skipped") == 3
     assert main([*args, "width=0.25"]) == 2  # another recipe in the same folder is refused
     assert "other settings (configs.seg.width: 0.125 -> 0.25" in capsys.readouterr().err
+
+
+def test_cores_are_divided_among_parallel_runs():
+    assert share_of_cores(9, 16, cuda=True) == {"num_workers": 1, "threads": 1}  # a data worker each, at least
+    assert share_of_cores(3, 16, cuda=True) == {"num_workers": 4, "threads": 1}
+    assert share_of_cores(2, 2, cuda=False) == {"num_workers": 0, "threads": 1}
+    assert share_of_cores(2, 16, cuda=False) == {"num_workers": 1, "threads": 7}
+
+
+@pytest.mark.slow
+def test_parallel_runs_give_the_reports_of_runs_one_after_another(tmp_path, capsys):
+    """--parallel 3 trains the three systems of a seed at once, each in its own process with its own log, and
+    the reports are those of the same runs one after another (same settings: one thread, no data workers)."""
+    manifest = phantom_manifest(tmp_path / "phantoms", n=32, seed=1)
+    common = ["--data", str(manifest), "--seeds", "0", "--inputs-per-image", "2", "--bootstrap", "20", *TINY]
+    assert main(["reproduce", "--out", str(tmp_path / "serial"), *common]) == 0
+    capsys.readouterr()
+    assert main(["reproduce", "--out", str(tmp_path / "parallel"), "--parallel", "3", *common]) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("started (log") == 3 and printed.count(": done in") == 3
+    for system in SYSTEMS:
+        serial, parallel = (
+            json.loads((tmp_path / k / "seed0" / f"{system}.json").read_text()) for k in ("serial", "parallel")
+        )
+        assert (tmp_path / "parallel" / "seed0" / f"{system}.log").read_text().count("training in") == 1
+        assert serial["segmentation"] == parallel["segmentation"]
+        assert serial["classification"] == parallel["classification"]
+    assert (tmp_path / "parallel" / "reproduction.md").is_file()

@@ -49,6 +49,13 @@ def register_reproduce(subparsers) -> None:
     p.add_argument(
         "--noc", action=argparse.BooleanOptionalAction, default=False, help="also NoC with RITM's clicker (costly)"
     )
+    p.add_argument(
+        "--parallel",
+        type=int,
+        default=1,
+        metavar="N",
+        help="train N system/seed runs at once on this machine (one GPU or the CPU), the cores divided among them",
+    )
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="override config entries (all systems)")
     set_command(p, reproduce_main)
 
@@ -74,8 +81,8 @@ def reproduce_main(args: argparse.Namespace) -> int:
     from .reproduction.run import reproduce
 
     seeds, overrides = _seeds_and_overrides(args)
-    if args.inputs_per_image < 1 or args.bootstrap < 1:
-        raise CommandError("--inputs-per-image and --bootstrap must be >= 1")
+    if args.inputs_per_image < 1 or args.bootstrap < 1 or args.parallel < 1:
+        raise CommandError("--inputs-per-image, --bootstrap and --parallel must be >= 1")
     words = ["liverclick", "reproduce", "--data", str(args.data), "--out", str(args.out)]
     for config in args.config:
         words += ["--config", str(config)]
@@ -85,13 +92,14 @@ def reproduce_main(args: argparse.Namespace) -> int:
         reproduce(
             args.data,
             args.out,
-            args.config,
-            overrides,
-            seeds,
-            args.inputs_per_image,
-            args.noc,
-            args.bootstrap,
+            configs=args.config,
+            overrides=overrides,
+            seeds=seeds,
+            n_inputs=args.inputs_per_image,
+            noc=args.noc,
+            n_boot=args.bootstrap,
             command=shlex.join(words),
+            parallel=args.parallel,
         )
         written = write_report(args.out)
     except (ReproductionError, ManifestError) as exc:

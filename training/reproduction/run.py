@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import multiprocessing
+import os
 import time
 from pathlib import Path
 
@@ -31,7 +33,7 @@ from . import ReproductionError, write_json_atomic
 from .recipe import paper_recipes
 
 # Config entries that say where and how fast a run goes, not what it computes: may differ on resuming.
-RUNNING_KEYS = ("data", "num_workers", "checkpoint_every", "threads")
+RUNNING_KEYS = ("data", "num_workers", "checkpoint_every", "threads", "device")
 
 
 def system_configs(configs: list[Path], overrides: list[str], data: Path) -> dict[str, TrainConfig]:
@@ -135,7 +137,18 @@ def run_system(cfg: TrainConfig, folder: Path, settings: dict, label: str) -> di
     noc = settings["noc"] and cfg.system != "cls"
     n_inputs, n_boot = settings["inputs_per_image"], settings["bootstrap"]
     predictor = load_for_provider(best)
-    report = evaluate(predictor, cases, modes, cfg.seed, n_inputs, noc, n_boot, radius, rule, progress=True)
+    report = evaluate(
+        predictor,
+        cases,
+        modes=modes,
+        seed=cfg.seed,
+        n_inputs=n_inputs,
+        noc=noc,
+        n_boot=n_boot,
+        disk_radius=radius,
+        disk_rule=rule,
+        progress=True,
+    )
     report["data"] = {"manifest": cfg.data, "split": "test", **report["data"]}
     report["model"].update(path=str(best), system=SYSTEMS[cfg.system])
     report["reproduce"] = {"seed": cfg.seed, "system": cfg.system, "config": cfg.to_dict(), **state}
@@ -145,6 +158,7 @@ def run_system(cfg: TrainConfig, folder: Path, settings: dict, label: str) -> di
 def reproduce(
     data: Path,
     out: Path,
+    *,
     configs: list[Path],
     overrides: list[str],
     seeds: list[int],
@@ -152,8 +166,10 @@ def reproduce(
     noc: bool = False,
     n_boot: int = 2000,
     command: str = "",
+    parallel: int = 1,
 ) -> None:
-    """Train and evaluate the three systems for each seed in ``out``, skipping the systems/seeds done."""
+    """Train and evaluate the three systems for each seed in ``out``, skipping the systems/seeds done; with
+    ``parallel`` > 1, that many system/seed runs at once, each in its own process."""
     cfgs = system_configs(configs, overrides, data)
     settings = {
         "configs": {s: _comparable(c.to_dict()) for s, c in cfgs.items()},
@@ -163,13 +179,89 @@ def reproduce(
     }
     open_record(out, settings, seeds, command, data)
     steps = [(seed, system) for seed in seeds for system in SYSTEMS]
+    jobs = []
     for k, (seed, system) in enumerate(steps, 1):
-        path = out / f"seed{seed}" / f"{system}.json"
-        label = f"[{k}/{len(steps)}] seed {seed}, {SYSTEMS[system]}"
-        if path.exists():
-            print(f"{label}: done before, skipped ({path})", flush=True)
-            continue
+        job = Job(
+            cfg=dataclasses.replace(cfgs[system], seed=seed),
+            folder=out / f"seed{seed}" / system,
+            report=out / f"seed{seed}" / f"{system}.json",
+            label=f"[{k}/{len(steps)}] seed {seed}, {SYSTEMS[system]}",
+        )
+        if job.report.exists():
+            print(f"{job.label}: done before, skipped ({job.report})", flush=True)
+        else:
+            jobs.append(job)
+    if parallel > 1 and len(jobs) > 1:
+        run_in_parallel(jobs, settings, parallel)
+        return
+    for job in jobs:
         start = time.time()
-        report = run_system(dataclasses.replace(cfgs[system], seed=seed), out / f"seed{seed}" / system, settings, label)
-        write_json_atomic(report, path)
-        print(f"{label}: done in {time.time() - start:.0f} s ({path})", flush=True)
+        write_json_atomic(run_system(job.cfg, job.folder, settings, job.label), job.report)
+        print(f"{job.label}: done in {time.time() - start:.0f} s ({job.report})", flush=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+    """One system/seed of a reproduction: its config, training folder, report and how progress names it."""
+
+    cfg: TrainConfig
+    folder: Path
+    report: Path
+    label: str
+
+    @property
+    def log(self) -> Path:
+        return self.report.with_suffix(".log")
+
+
+def share_of_cores(parallel: int, cores: int, cuda: bool) -> dict:
+    """Each of ``parallel`` runs' part of the machine: data workers and torch threads. On a GPU a run's own
+    process mostly waits for the GPU, so its cores go to data workers (at least one). On the CPU the network
+    takes ~90% of a step, so the cores go to its threads, and a data worker only from four cores on."""
+    per_run = max(1, cores // parallel)
+    if cuda:
+        return {"num_workers": max(1, per_run - 1), "threads": 1}
+    workers = 1 if per_run >= 4 else 0
+    return {"num_workers": workers, "threads": per_run - workers}
+
+
+def _run_job(job: Job, settings: dict) -> None:
+    """A child process: one job, everything it and its data workers print into the job's log, its report
+    written atomically."""
+    log = os.open(job.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    start = time.time()
+    write_json_atomic(run_system(job.cfg, job.folder, settings, job.label), job.report)
+    print(f"{job.label}: done in {time.time() - start:.0f} s ({job.report})", flush=True)
+
+
+def run_in_parallel(jobs: list[Job], settings: dict, parallel: int) -> None:
+    """Run the jobs ``parallel`` at a time, each in a fresh (spawned) process with its share of the cores;
+    a failed job stops none of the others and is named at the end with the tail of its log."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    share = share_of_cores(parallel, cores, torch.cuda.is_available())
+    print(f"{len(jobs)} runs, {parallel} at a time; each with {share} (of {cores} cores)", flush=True)
+    context = multiprocessing.get_context("spawn")
+    waiting, running, failed = list(jobs), {}, []
+    while waiting or running:
+        while waiting and len(running) < parallel:
+            job = waiting.pop(0)
+            job.folder.mkdir(parents=True, exist_ok=True)
+            shared = dataclasses.replace(job, cfg=dataclasses.replace(job.cfg, **share))
+            process = context.Process(target=_run_job, args=(shared, settings))
+            process.start()
+            running[process] = (job, time.time())
+            print(f"{job.label}: started (log {job.log})", flush=True)
+        time.sleep(0.5)
+        for process in [p for p in running if not p.is_alive()]:
+            job, started = running.pop(process)
+            process.join()
+            if process.exitcode == 0 and job.report.exists():
+                print(f"{job.label}: done in {time.time() - started:.0f} s ({job.report})", flush=True)
+            else:
+                tail = job.log.read_text(encoding="utf-8", errors="replace")[-1500:] if job.log.exists() else ""
+                failed.append(f"{job.label} (exit code {process.exitcode}; {job.log}):\n{tail}")
+                print(f"{job.label}: FAILED, exit code {process.exitcode} (log {job.log})", flush=True)
+    if failed:
+        raise ReproductionError(f"{len(failed)} of {len(jobs)} runs failed:\n" + "\n".join(failed))
