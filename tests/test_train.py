@@ -71,7 +71,9 @@ def test_validation_leaves_the_network_as_it_found_it(phantoms, torch_device):
 
 @pytest.mark.slow
 def test_training_changes_the_weights_on_the_chosen_device(tmp_path, phantoms, torch_device):
-    cfg = TrainConfig.load(None, [f"data={phantoms}", "iterations=3", "val_every=100", f"device={torch_device}", *TINY])
+    """Also with a data worker process, forked after validation has used OpenCV's threads."""
+    overrides = [f"data={phantoms}", "iterations=3", "val_every=100", f"device={torch_device}", *TINY]
+    cfg = TrainConfig.load(None, [*overrides, "num_workers=1"])
     torch.manual_seed(cfg.seed * 1000)  # the seed training starts from: the same initial weights
     initial = build_network(cfg).state_dict()
     trained = torch.load(train(cfg, tmp_path), map_location="cpu", weights_only=False)

@@ -56,6 +56,9 @@ class TrainConfig:
     # at the model's own error and feeding its outline forward (0 = the paper's independent prompts)
     corrective_clicks: int = 0
     corrected_share: float = 1.0  # the share of each batch's samples given those corrections (RITM: all)
+    # after the corrections, the share of corrected samples whose previous outline is blanked: the network also
+    # learns to outline from the clicks alone, as for a first click (0: never)
+    previous_dropout: float = 0.0
     shift_augment: float = 0.0  # probability of each acquisition-shift transform (gain, TGC, speckle, blur, ...)
     hflip: bool = True
     scale: list[float] = field(default_factory=lambda: [0.8, 1.25])
@@ -102,8 +105,11 @@ class TrainConfig:
             raise ValueError(f"system must be one of {', '.join(SYSTEMS)}, got {self.system!r}")
         if self.optimizer not in ("sgd", "adamw") or self.lr_schedule not in ("step", "cosine"):
             raise ValueError("optimizer must be sgd|adamw and lr_schedule step|cosine")
-        if self.corrective_clicks < 0 or not 0 <= self.corrected_share <= 1 or not 0 <= self.shift_augment <= 1:
-            raise ValueError("corrective_clicks must be >= 0, corrected_share and shift_augment in [0, 1]")
+        shares = (self.corrected_share, self.shift_augment, self.previous_dropout)
+        if self.corrective_clicks < 0 or not all(0 <= share <= 1 for share in shares):
+            raise ValueError(
+                "corrective_clicks must be >= 0, corrected_share, shift_augment and previous_dropout in [0, 1]"
+            )
         if not 0 <= self.label_smoothing < 1:
             raise ValueError("label_smoothing must lie in [0, 1)")
         self.spec()  # raises ContractError for an invalid contract

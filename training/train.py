@@ -18,7 +18,6 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 import torch.distributed as dist
@@ -108,11 +107,6 @@ def training_device(cfg: TrainConfig, local_rank: int = 0) -> torch.device:
     return device
 
 
-def _data_worker_init(_: int) -> None:
-    """A data worker computes on its own core: OpenCV's thread pool would only contend with the other workers."""
-    cv2.setNumThreads(1)
-
-
 class Trainer:
     """One training run, in the steps a reader can follow: set-up (device and process group, data, network,
     optimiser, resumption), :meth:`step`, :meth:`validate_and_log` and :meth:`checkpoint`; :meth:`fit` loops.
@@ -169,7 +163,6 @@ class Trainer:
             drop_last=len(self.dataset) >= cfg.batch_size * self.world,
             persistent_workers=cfg.num_workers > 0,
             pin_memory=self.device.type == "cuda",
-            worker_init_fn=_data_worker_init,
         )
 
     def _set_up_network(self) -> None:
@@ -224,6 +217,9 @@ class Trainer:
         if n and chosen.any():
             on_device = chosen.to(device)
             x[on_device] = add_corrections(self.net, x[on_device], y[on_device], clicks[chosen], self.spec, n)
+            if cfg.previous_dropout and self.spec.previous_mask:
+                blank = chosen & torch.from_numpy(self.corrections_rng.random(len(x)) < cfg.previous_dropout)
+                x[blank.to(device), -1] = 0
         x = x.contiguous(memory_format=torch.channels_last)
         with torch.autocast(device.type, dtype=torch.float16, enabled=self.amp):
             mask_logit, cls_logit = self.model(x)
