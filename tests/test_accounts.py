@@ -32,14 +32,14 @@ def test_account_lines_and_roles(tmp_path):
         with pytest.raises(AccountError, match="USER:PASSWORD or USER:HASH"):
             parse_account(bad)
     file = tmp_path / "logins.txt"
-    file.write_text(f"# reviewers\nann:{hash_password('pw-ann')}:organiser\n\nbob:pw\n")
-    accounts = Accounts.read(["eve:x"], file)
+    file.write_text(f"# reviewers\nann:{hash_password('pw-ann')}:organiser\n\nbob:password\n")
+    accounts = Accounts.read(["eve:xylophone"], file)
     assert len(accounts) == 3 and accounts.plain == ["eve", "bob"]
     assert accounts.is_organiser("ann") and accounts.role("bob") == "reviewer" and accounts.role("zed") is None
     assert accounts.verify("ann", "pw-ann") and not accounts.verify("ann", "pw") and not accounts.verify("zed", "pw")
-    assert asyncio.run(accounts.check("bob", "pw"))
+    assert asyncio.run(accounts.check("bob", "password"))
     with pytest.raises(AccountError, match="given twice"):
-        Accounts.read(["bob:x"], file)
+        Accounts.read(["bob:another password"], file)
     assert not Accounts.read([], None) and Accounts.of(None) is None
 
 
@@ -58,6 +58,21 @@ def test_accounts_set_writes_a_hashed_line_and_keeps_the_others(tmp_path, monkey
     monkeypatch.setattr("sys.stdin", io.StringIO("short\n"))
     assert cli_main(["accounts", "set", "carl", "--file", str(file)]) == 2
     assert "at least 8 characters" in capsys.readouterr().err
+
+
+def test_a_plain_password_is_held_to_the_rule_of_accounts_set(tmp_path, monkeypatch, capsys, tiny_model):
+    monkeypatch.setattr("sys.stdin", io.StringIO("pw\n"))
+    assert cli_main(["accounts", "set", "ann", "--file", str(tmp_path / "logins.txt")]) == 2
+    refused = capsys.readouterr().err.strip().splitlines()[-1]
+    rule = refused.split(": ", 2)[-1]  # after "liverclick accounts set: error: " (or the like)
+    assert rule == "a password needs at least 8 characters"
+    monkeypatch.setattr("webapp.app.launch", lambda *a, **kw: None)  # nothing is served, either way
+    assert cli_main(["serve", "--model", str(tiny_model), "--auth", "ann:pw"]) == 2
+    assert capsys.readouterr().err.strip().endswith(f"the login 'ann': {rule}")
+    (tmp_path / "plain.txt").write_text("bob:1234567\n")
+    with pytest.raises(AccountError, match=f"the login 'bob': {rule}"):
+        Accounts.read([], tmp_path / "plain.txt")
+    assert Accounts.read(["ann:12345678"]).verify("ann", "12345678")  # eight characters are enough
 
 
 def test_failures_owe_a_growing_wait_and_fewer_attempts_at_once_per_key():
