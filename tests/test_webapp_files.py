@@ -1,5 +1,6 @@
 """Who may fetch which file: a signed-in user is served only their own masks, views and downloads; uploads are
-read into memory and removed at once (a DICOM file above all); deep links are refused."""
+read into memory and removed at once (a DICOM file above all); deep links are refused; a caller who has not signed
+in reaches nothing of the API (the queue's reset and cancel included)."""
 
 import json
 import uuid
@@ -96,3 +97,28 @@ def test_an_upload_is_read_once_and_removed_and_only_uploads_are_read(scan):
     assert Path(made).exists()
     example = next(EXAMPLES_DIR.glob("*.png"))
     assert workspace.read_upload(str(example), public=(EXAMPLES_DIR,))[1] == example.name and example.exists()
+
+
+# Gradio's routes that answered callers who had not signed in (before the gate), and some that did not.
+API_ROUTES = [
+    ("POST", "gradio_api/reset"),
+    ("POST", "gradio_api/cancel"),
+    ("GET", "gradio_api/heartbeat/abc"),
+    ("POST", "gradio_api/stream/abc"),
+    ("POST", "gradio_api/stream/abc/close"),
+    ("GET", "gradio_api/app_id"),
+    ("POST", "gradio_api/queue/join"),
+    ("GET", "gradio_api/queue/data"),
+    ("POST", "gradio_api/upload"),
+]
+
+
+@pytest.mark.slow
+def test_a_caller_who_has_not_signed_in_reaches_nothing_of_the_queue(url):
+    event = {"session_hash": "abc", "fn_index": 0, "event_id": "e1"}
+    with httpx.Client(base_url=url, timeout=10) as anonymous:
+        for method, route in API_ROUTES:
+            with anonymous.stream(method, route, json=event if method == "POST" else None) as answer:
+                assert answer.status_code == 401, f"{method} /{route} answered {answer.status_code}"
+        assert anonymous.get("").status_code == 200  # the sign-in page
+    assert signed_in(url, USERS[0]).post("gradio_api/reset", json=event).status_code == 200

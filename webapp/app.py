@@ -32,6 +32,7 @@ from .canvas import canvas_component
 from .feedback.record import COMMENT_MAX_CHARS
 from .feedback.store import FeedbackStore
 from .files import FileGuard
+from .gate import ApiGate
 from .handlers import SESSION_CAPACITY, SESSION_TTL_S, TIME_LIMIT_S, Viewer
 from .instance import INSTANCE_CHECK, InstanceRoute
 from .review.desk import Desk
@@ -146,7 +147,7 @@ def launch(
     demo.queue(default_concurrency_limit=max_concurrency, max_size=queue_size)
     accounts = Accounts.of(auth)
     return demo.launch(
-        app_kwargs={"middleware": [Middleware(m) for m in (FileGuard, SignInThrottle, InstanceRoute)]},
+        app_kwargs={"middleware": [Middleware(m) for m in (FileGuard, ApiGate, SignInThrottle, InstanceRoute)]},
         head=INSTANCE_CHECK,
         server_name=host,
         server_port=port,
