@@ -6,8 +6,6 @@ Bounded in count and time, loopback only. The load and fault tests run ``livercl
 
 import io
 import json
-import os
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -16,7 +14,6 @@ import time
 from pathlib import Path
 
 import cv2
-import httpx
 import numpy as np
 import pytest
 from PIL import Image
@@ -31,53 +28,6 @@ pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]
 LOGIN = ("ann", "ann-password")
 CLASSES = ("benign", "malignant")
-
-
-class Server:
-    """``liverclick serve ARGS`` in a subprocess on a free loopback port; :meth:`start` again after :meth:`kill`."""
-
-    def __init__(self, args: list, log: Path, free_port) -> None:
-        self.args, self.log, self.free_port = [str(a) for a in args], log, free_port
-        self.proc: subprocess.Popen | None = None
-        self.url = ""
-
-    def start(self, timeout: float = 60) -> "Server":
-        port = self.free_port()
-        env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"}
-        cmd = [sys.executable, "-m", "core.cli", "serve", "--host", "127.0.0.1", "--port", str(port), *self.args]
-        with self.log.open("a") as log:
-            self.proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
-        self.url = f"http://127.0.0.1:{port}/"
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if self.proc.poll() is not None:
-                pytest.fail(f"liverclick serve exited with {self.proc.returncode}:\n{self.log.read_text()[-3000:]}")
-            try:
-                httpx.get(self.url, timeout=1)
-                return self
-            except httpx.TransportError:
-                time.sleep(0.2)
-        self.kill()
-        pytest.fail(f"liverclick serve did not answer within {timeout} s:\n{self.log.read_text()[-3000:]}")
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(timeout=30)
-
-
-@pytest.fixture
-def servers(tmp_path, free_port):
-    """``servers(args) -> Server`` (not yet started); all are killed at the end of the test."""
-    started = []
-
-    def make(args: list) -> Server:
-        started.append(Server(args, tmp_path / f"server{len(started)}.log", free_port))
-        return started[-1]
-
-    yield make
-    for server in started:
-        server.kill()
 
 
 def click(x: int, y: int, positive: bool = True) -> dict:

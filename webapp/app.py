@@ -31,7 +31,7 @@ from .accounts import Accounts
 from .canvas import canvas_component
 from .feedback.record import COMMENT_MAX_CHARS
 from .feedback.store import FeedbackStore
-from .files import FileGuard
+from .files import FileGuard, upload_field
 from .gate import ApiGate
 from .handlers import SESSION_CAPACITY, SESSION_TTL_S, TIME_LIMIT_S, Viewer
 from .instance import INSTANCE_CHECK, InstanceRoute
@@ -76,7 +76,7 @@ def build_demo(
                 canvas = canvas_component(viewer.on_canvas)
             with gr.Column(scale=2):
                 panels.worklist_layout()
-                upload = gr.File(label="Ultrasound image: PNG, JPEG, BMP, TIFF or DICOM", elem_id="upload")
+                upload = upload_field(label="Ultrasound image: PNG, JPEG, BMP, TIFF or DICOM", elem_id="upload")
                 frame = gr.Slider(0, 1, value=0, step=1, label="Frame (0 = first)", visible=False, elem_id="frame")
                 with gr.Row():
                     mask_file = gr.DownloadButton("Mask (PNG)", interactive=False, size="sm")
