@@ -37,6 +37,7 @@ from .handlers import SESSION_CAPACITY, SESSION_TTL_S, TIME_LIMIT_S, Viewer
 from .instance import INSTANCE_CHECK, InstanceRoute
 from .review.desk import Desk
 from .review.panel import ReviewPanels
+from .shared import share_sign_ins
 from .signin import SignInThrottle
 
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
@@ -138,16 +139,22 @@ def launch(
     auth: Accounts | list[tuple[str, str]] | None = None,
     queue_size: int = QUEUE_SIZE,
     max_file_size: int = MAX_BYTES,
+    shared: FeedbackStore | None = None,
     **kwargs,
 ):
     """Queue (``max_concurrency`` requests at once, ``queue_size`` waiting) and start the server; uploads over
     ``max_file_size`` bytes are refused, files are served to their owner only, failed sign-ins to ``auth`` (its
     accounts, or (user, password) pairs) slow down further ones, and a page whose server went away says so
-    (webapp.instance). Returns what ``Blocks.launch`` does."""
+    (webapp.instance). With ``shared``, a store other servers may share, sign-ins and failed sign-ins are kept in it
+    (webapp.shared). Returns what ``Blocks.launch`` does."""
     demo.queue(default_concurrency_limit=max_concurrency, max_size=queue_size)
     accounts = Accounts.of(auth)
+    throttle = Middleware(SignInThrottle, store=shared)
     return demo.launch(
-        app_kwargs={"middleware": [Middleware(m) for m in (FileGuard, ApiGate, SignInThrottle, InstanceRoute)]},
+        app_kwargs={
+            "middleware": [Middleware(FileGuard), Middleware(ApiGate), throttle, Middleware(InstanceRoute)],
+            "lifespan": share_sign_ins(shared),
+        },
         head=INSTANCE_CHECK,
         server_name=host,
         server_port=port,

@@ -84,6 +84,7 @@ def _serve(args: argparse.Namespace) -> int:
             port=args.port,
             max_concurrency=args.max_concurrency,
             auth=auth,
+            shared=store,
         )
     finally:
         if store is not None:
