@@ -155,9 +155,9 @@ class SignInThrottle:
     """ASGI middleware: slows and logs failed sign-ins (see the module's description)."""
 
     def __init__(self, app, store: FeedbackStore | None = None) -> None:
-        """``store``: a feedback store to keep the failures in (webapp.shared), else this process's memory."""
+        """``store``: a feedback store to keep the failures in, for every server sharing it; else this process."""
         self.app = app
-        self.failures = Failures(ledger=StoreLedger(store) if store is not None else MemoryLedger())
+        self.failures = Failures(ledger=StoreLedger(store)) if store is not None else Failures()
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] not in LOGIN_PATHS:
