@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,12 +99,13 @@ def _read_bytes(source) -> bytes:
 
 def _check_size(width: int, height: int, max_pixels: int) -> None:
     if width * height > max_pixels:
-        raise ImageError(
-            f"the image is {width} x {height} pixels ({width * height / 1e6:.0f} MP); "
-            f"the limit is {max_pixels / 1e6:.0f} MP"
-        )
+        raise _too_large(f"{width} x {height} pixels ({width * height / 1e6:.0f} MP)", max_pixels)
     if min(width, height) < MIN_SIDE:
         raise ImageError(f"the image is {width} x {height} pixels; each side needs at least {MIN_SIDE}")
+
+
+def _too_large(size: str, max_pixels: int) -> ImageError:
+    return ImageError(f"the image is {size}; the limit is {max_pixels / 1e6:.0f} MP")
 
 
 def _check_frame(frame: int, n_frames: int, kind: str) -> None:
@@ -114,8 +116,9 @@ def _check_frame(frame: int, n_frames: int, kind: str) -> None:
 def _load_raster(data: bytes, frame: int, max_pixels: int) -> UltrasoundImage:
     try:
         img = Image.open(io.BytesIO(data))
-    except Image.DecompressionBombError as exc:
-        raise ImageError(f"the image is too large: {exc.args[0].split(',')[0]}") from None
+    except Image.DecompressionBombError as exc:  # Pillow's own, far higher limit: say ours
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        raise _too_large(f"{int(found[1]) / 1e6:.0f} MP" if found else "too large", max_pixels) from None
     except UnidentifiedImageError:
         raise ImageError(f"not an image file liverclick can read ({FORMATS})") from None
     except Exception as exc:  # PIL raises several types for malformed headers

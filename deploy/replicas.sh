@@ -34,9 +34,9 @@ pids=()
 stop() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
 trap stop EXIT INT TERM
 for i in $(seq 1 "$n"); do
-  # Each replica its own upload folder: Gradio names an upload by its content, and a replica removes an upload
-  # once read, which must not take away the same file another replica is about to read.
-  GRADIO_TEMP_DIR="$run/uploads-$i" liverclick serve --host 127.0.0.1 --port $((first + i - 1)) \
+  # Under $run/uploads each replica makes a folder of its own (webapp/tempdir.py) and removes it when it stops
+  # (SIGTERM included); a replica starting later removes those that killed replicas left.
+  GRADIO_TEMP_DIR="$run/uploads" liverclick serve --host 127.0.0.1 --port $((first + i - 1)) \
     --feedback-db "$db" --auth-file "$auth" --audit-log "$run/logs/audit-$i.log" "$@" \
     > "$run/logs/replica-$i.log" 2>&1 &
   pids+=($!)

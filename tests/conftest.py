@@ -17,8 +17,10 @@ import json
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import zlib
@@ -26,6 +28,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import cv2
+import httpx
 import numpy as np
 import onnx
 import pytest
@@ -34,6 +37,7 @@ from PIL import Image
 
 from core.contract import CARD_METADATA_KEY, SPEC_METADATA_KEY, InputSpec
 
+REPO = Path(__file__).resolve().parents[1]
 BINARY = InputSpec(input_size=64, class_names=("benign", "malignant"), malignant_classes=("malignant",))
 FOUR_CLASS = InputSpec(
     input_size=64, class_names=("cyst", "hemangioma", "metastasis", "hcc"), malignant_classes=("metastasis", "hcc")
@@ -165,7 +169,7 @@ def _encode(array: np.ndarray, fmt: str, **kw) -> bytes:
     return buf.getvalue()
 
 
-def _dicom(frames: np.ndarray, spacing=None) -> bytes:
+def _dicom(frames: np.ndarray, spacing=None, patient: str = "Doe^Jane") -> bytes:
     from pydicom.dataset import FileDataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, UltrasoundMultiFrameImageStorage, generate_uid
 
@@ -175,7 +179,7 @@ def _dicom(frames: np.ndarray, spacing=None) -> bytes:
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     ds = FileDataset("x.dcm", {}, file_meta=meta, preamble=b"\0" * 128)
     ds.Modality = "US"
-    ds.PatientName = "Doe^Jane"
+    ds.PatientName = patient
     ds.Rows, ds.Columns = frames.shape[1:3]
     ds.NumberOfFrames = frames.shape[0]
     ds.SamplesPerPixel = 1
@@ -216,8 +220,8 @@ def _bomb_png(width: int = 30000, height: int = 30000) -> bytes:
 @pytest.fixture(scope="session")
 def image_bytes():
     """Image files as bytes: ``encode(array, fmt, **pil_options)`` (PNG, JPEG, BMP, TIFF), ``dicom(frames,
-    spacing=None)`` (a multi-frame ultrasound DICOM with a patient name), ``bomb_png()`` (30000 x 30000 in a few kB);
-    and ``lesion(seed, size, centre, radius=14)``, a speckled image with a dark disk."""
+    spacing=None, patient="Doe^Jane")`` (a multi-frame ultrasound DICOM with the patient's name), ``bomb_png()``
+    (30000 x 30000 in a few kB); and ``lesion(seed, size, centre, radius=14)``, a speckled image with a dark disk."""
     return SimpleNamespace(encode=_encode, dicom=_dicom, bomb_png=_bomb_png, lesion=lesion_image)
 
 
@@ -385,6 +389,60 @@ def start_viewer():
     yield start
     for demo in demos:
         demo.close()
+
+
+class Server:
+    """``liverclick serve ARGS`` in a subprocess on a free loopback port (``env``: more environment variables);
+    :meth:`start` again after :meth:`kill` or :meth:`stop`."""
+
+    def __init__(self, args: list, log: Path, env: dict | None = None) -> None:
+        self.args, self.log, self.env = [str(a) for a in args], log, env or {}
+        self.proc: subprocess.Popen | None = None
+        self.url = ""
+
+    def start(self, timeout: float = 60) -> "Server":
+        port = _free_port()
+        env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", **self.env}
+        cmd = [sys.executable, "-m", "core.cli", "serve", "--host", "127.0.0.1", "--port", str(port), *self.args]
+        with self.log.open("a") as log:
+            self.proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+        self.url = f"http://127.0.0.1:{port}/"
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if self.proc.poll() is not None:
+                pytest.fail(f"liverclick serve exited with {self.proc.returncode}:\n{self.log.read_text()[-3000:]}")
+            try:
+                httpx.get(self.url, timeout=1)
+                return self
+            except httpx.TransportError:
+                time.sleep(0.2)
+        self.kill()
+        pytest.fail(f"liverclick serve did not answer within {timeout} s:\n{self.log.read_text()[-3000:]}")
+
+    def kill(self) -> None:
+        """SIGKILL: the process ends at once, as in a crash."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=30)
+
+    def stop(self) -> int:
+        """SIGTERM, what systemd and container stops send; the exit status."""
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout=30)
+
+
+@pytest.fixture
+def servers(tmp_path):
+    """``servers(args, env=None) -> Server`` (not yet started); all are killed at the end of the test."""
+    started = []
+
+    def make(args: list, env: dict | None = None) -> Server:
+        started.append(Server(args, tmp_path / f"server{len(started)}.log", env))
+        return started[-1]
+
+    yield make
+    for server in started:
+        server.kill()
 
 
 # --- load --------------------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
-"""Accounts: hashed passwords (plain text still read, with a warning), roles, `liverclick accounts set`, and failed
-sign-ins slowed per account and per client address, and logged."""
+"""Accounts: hashed passwords (plain text still read, with a warning), roles, `liverclick accounts set`, failed
+sign-ins slowed per account and per client address, and logged; and, for servers sharing a feedback store, the
+sign-ins and failed sign-ins kept in it (on SQLite and PostgreSQL)."""
 
 import asyncio
 import io
@@ -14,7 +15,9 @@ import pytest
 from core.cli import main as cli_main
 from core.runtime import Segmenter
 from webapp.accounts import Account, AccountError, Accounts, check_password, hash_password, parse_account
-from webapp.signin import FREE_FAILURES, Failures
+from webapp.feedback.store import FeedbackStore
+from webapp.shared import RECHECK_S, SESSION_LIFETIME_S, StoreTokens, cookie_id
+from webapp.signin import FREE_FAILURES, SIGN_IN_DOWN, Failures, SignInThrottle, StoreLedger
 
 
 def test_a_hashed_password_checks_and_a_plain_one_is_still_read():
@@ -32,14 +35,14 @@ def test_account_lines_and_roles(tmp_path):
         with pytest.raises(AccountError, match="USER:PASSWORD or USER:HASH"):
             parse_account(bad)
     file = tmp_path / "logins.txt"
-    file.write_text(f"# reviewers\nann:{hash_password('pw-ann')}:organiser\n\nbob:pw\n")
-    accounts = Accounts.read(["eve:x"], file)
+    file.write_text(f"# reviewers\nann:{hash_password('pw-ann')}:organiser\n\nbob:password\n")
+    accounts = Accounts.read(["eve:xylophone"], file)
     assert len(accounts) == 3 and accounts.plain == ["eve", "bob"]
     assert accounts.is_organiser("ann") and accounts.role("bob") == "reviewer" and accounts.role("zed") is None
     assert accounts.verify("ann", "pw-ann") and not accounts.verify("ann", "pw") and not accounts.verify("zed", "pw")
-    assert asyncio.run(accounts.check("bob", "pw"))
+    assert asyncio.run(accounts.check("bob", "password"))
     with pytest.raises(AccountError, match="given twice"):
-        Accounts.read(["bob:x"], file)
+        Accounts.read(["bob:another password"], file)
     assert not Accounts.read([], None) and Accounts.of(None) is None
 
 
@@ -58,6 +61,21 @@ def test_accounts_set_writes_a_hashed_line_and_keeps_the_others(tmp_path, monkey
     monkeypatch.setattr("sys.stdin", io.StringIO("short\n"))
     assert cli_main(["accounts", "set", "carl", "--file", str(file)]) == 2
     assert "at least 8 characters" in capsys.readouterr().err
+
+
+def test_a_plain_password_is_held_to_the_rule_of_accounts_set(tmp_path, monkeypatch, capsys, tiny_model):
+    monkeypatch.setattr("sys.stdin", io.StringIO("pw\n"))
+    assert cli_main(["accounts", "set", "ann", "--file", str(tmp_path / "logins.txt")]) == 2
+    refused = capsys.readouterr().err.strip().splitlines()[-1]
+    rule = refused.split(": ", 2)[-1]  # after "liverclick accounts set: error: " (or the like)
+    assert rule == "a password needs at least 8 characters"
+    monkeypatch.setattr("webapp.app.launch", lambda *a, **kw: None)  # nothing is served, either way
+    assert cli_main(["serve", "--model", str(tiny_model), "--auth", "ann:pw"]) == 2
+    assert capsys.readouterr().err.strip().endswith(f"the login 'ann': {rule}")
+    (tmp_path / "plain.txt").write_text("bob:1234567\n")
+    with pytest.raises(AccountError, match=f"the login 'bob': {rule}"):
+        Accounts.read([], tmp_path / "plain.txt")
+    assert Accounts.read(["ann:12345678"]).verify("ann", "12345678")  # eight characters are enough
 
 
 def test_failures_owe_a_growing_wait_and_fewer_attempts_at_once_per_key():
@@ -123,3 +141,57 @@ def _guess(url: str) -> int:
 def _from(address: str) -> dict:
     """A request as a proxy on loopback forwards it (uvicorn trusts X-Forwarded-For from 127.0.0.1)."""
     return {"X-Forwarded-For": address}
+
+
+def test_servers_sharing_a_store_share_sign_ins(db_url):
+    now = [1_000_000.0]
+    with FeedbackStore.open(db_url) as one, FeedbackStore.open(db_url) as other:  # two servers
+        here, there = StoreTokens(one, clock=lambda: now[0]), StoreTokens(other, clock=lambda: now[0])
+        here["token-of-ann"] = "ann"
+        assert there.get("token-of-ann") == "ann" and there.get("token-of-eve") is None and there.get(None) is None
+        rows = one.read(lambda run: run("SELECT * FROM sign_in_session").fetchall())
+        assert len(rows) == 1 and "token-of-ann" not in repr(rows)  # a hash of the token, never the token
+        assert cookie_id(one) == cookie_id(other)  # the same cookie name, so the browser's cookie is read everywhere
+        del here["token-of-ann"]  # signed out on one server
+        assert there["token-of-ann"] == "ann"  # the other has it in memory for a while
+        now[0] += RECHECK_S + 1
+        assert there.get("token-of-ann") is None and "token-of-ann" not in there
+        here["token-of-bob"] = "bob"
+        now[0] += SESSION_LIFETIME_S + 1
+        assert there.get("token-of-bob") is None and here.get("token-of-bob") is None  # a sign-in ends
+
+
+def test_servers_sharing_a_store_count_failed_sign_ins_together(db_url):
+    now = [1_000_000.0]
+    keys = ("account:ann", "address:10.0.0.1")
+    with FeedbackStore.open(db_url) as one, FeedbackStore.open(db_url) as other:
+        here = Failures(clock=lambda: now[0], ledger=StoreLedger(one))
+        there = Failures(clock=lambda: now[0], ledger=StoreLedger(other))
+        for _ in range(FREE_FAILURES):
+            assert here.admit(*keys) == 0
+            here.done(keys, success=False)
+        assert there.admit(*keys) == 1.0 and there.count("account:ann") == FREE_FAILURES  # five, on the other server
+        now[0] += 1.0
+        assert there.admit(*keys) == 0
+        there.done(keys, success=True)  # the right password there clears the account here
+        assert here.count("account:ann") == 0 and here.count("address:10.0.0.1") == FREE_FAILURES
+        now[0] += 16 * 60
+        assert here.count("address:10.0.0.1") == 0
+
+
+def test_a_store_out_of_reach_signs_out_nobody_known_and_refuses_new_sign_ins(tmp_path):
+    from starlette.testclient import TestClient
+
+    now = [1_000_000.0]
+    store = FeedbackStore.open(tmp_path / "feedback.db")
+    tokens = StoreTokens(store, clock=lambda: now[0])
+    tokens["token-of-ann"] = "ann"
+    store.close()  # the database goes away
+    now[0] += RECHECK_S + 1
+    assert tokens.get("token-of-ann") == "ann" and tokens.get("token-of-eve") is None
+
+    async def gradio(scope, receive, send):
+        raise AssertionError("a sign-in that cannot be counted must not be heard")
+
+    answer = TestClient(SignInThrottle(gradio, store=store)).post("/login", data={"username": "ann", "password": "x"})
+    assert answer.status_code == 503 and answer.json()["detail"] == SIGN_IN_DOWN

@@ -190,8 +190,17 @@ def test_a_retried_write_returns_the_first_id_and_stores_nothing_new(db_url, cap
             t.join()
         assert at_once == [feedback_id] * 4 and store.count() == 1  # at once
         assert store.add(dataclasses.replace(first, reviewer="dr_b")) != feedback_id  # ids are per reviewer
-        with pytest.raises(FeedbackError, match="request id 9b2f-retry was already used for another image"):
-            store.add(make_record(1, reviewer="dr_a", request_id="9b2f-retry"))
+        for other in (
+            make_record(1, reviewer="dr_a", request_id="9b2f-retry"),  # another image
+            dataclasses.replace(first, prompt=first.prompt.add_click(30, 30)),  # the same image, another prompt
+            dataclasses.replace(first, outline_rating=first.outline_rating % 5 + 1),  # other answers
+            dataclasses.replace(first, agree=False, corrected_class="malignant"),
+            dataclasses.replace(first, comment="changed my mind"),
+        ):
+            with pytest.raises(FeedbackError, match="conflict: request id 9b2f-retry was already used"):
+                store.add(other)
+        (kept,) = store.iter_records(images=False, reviewer="dr_a")
+        assert kept.comment == first.comment and kept.outline_rating == first.outline_rating  # nothing stored
         assert store.add(make_record(2)) != store.add(make_record(2))  # without an id, every write is new
         assert store.count() == 4
         with pytest.raises(FeedbackError, match="request_id must be 1 to 100"):

@@ -1,6 +1,7 @@
-"""Two replicas behind nginx sharing one PostgreSQL store (deploy/replicas.sh), on loopback: the load test and two
-reviewers' worklist sessions through the proxy, then one replica killed mid-run. The other keeps serving, a tab
-that lived on the killed one is told to reload, and every acknowledged review is stored once.
+"""Two replicas behind nginx sharing one PostgreSQL store (deploy/replicas.sh), on loopback: failed sign-ins counted
+across both, the load test and two reviewers' worklist sessions through the proxy, then one replica killed mid-run.
+The other keeps serving, a tab that lived on the killed one is told to reload and is still signed in, and every
+acknowledged review is stored once.
 
 Needs nginx, PostgreSQL and Chromium (Debian packages; `.ci/run` installs them). Without them it skips and says
 why; under CI (CI set) it fails instead (conftest's ``unavailable``).
@@ -8,6 +9,7 @@ why; under CI (CI set) it fails instead (conftest's ``unavailable``).
 
 import csv
 import json
+import math
 import os
 import shutil
 import signal
@@ -26,6 +28,7 @@ from core.cli import main as cli_main
 from webapp.accounts import hash_password
 from webapp.feedback.store import FeedbackStore
 from webapp.review.worklist import Worklists
+from webapp.signin import FREE_FAILURES
 
 REPO = Path(__file__).resolve().parents[1]
 LOGINS = {"ann": "ann-secret-1", "bob": "bob-secret-2"}
@@ -123,6 +126,7 @@ def test_two_replicas_behind_nginx_lose_nothing_when_one_is_killed(
     from playwright.sync_api import sync_playwright
 
     proxy, db = deployment
+    guessed = _guesses_across(proxy.ports)
     stats = load_test(proxy.url, tiny_model, tmp_path, logins=list(LOGINS.items()))
     assert stats["requests"] == 200
 
@@ -134,7 +138,8 @@ def test_two_replicas_behind_nginx_lose_nothing_when_one_is_killed(
         page.locator("input[type=password]").fill(LOGINS["ann"])
         page.get_by_role("button", name="Login").click()
         page.locator("#notice").wait_for()
-        victim = proxy.replica_of({c["name"]: c["value"] for c in page.context.cookies()})  # the tab's replica
+        tab = {c["name"]: c["value"] for c in page.context.cookies()}  # its route and its sign-in
+        victim = proxy.replica_of(tab)  # the tab's replica
         survivor = next(port for port in proxy.ports if port != victim)
 
         # Two reviewers work through the session by the API; ann's first client lives on the tab's replica.
@@ -181,6 +186,12 @@ def test_two_replicas_behind_nginx_lose_nothing_when_one_is_killed(
         banner = page.locator("#liverclick-moved")
         banner.wait_for(timeout=20_000)
         assert "reload the page" in banner.inner_text()
+        # The survivor knows the tab's sign-in: the reloaded page opens signed in, and so does its cookie by the API.
+        answer = httpx.get(f"{proxy.url}config", cookies=tab, timeout=30)
+        assert answer.status_code == 200 and answer.json()["username"] == "ann", answer.status_code
+        page.reload()
+        page.locator("#notice").wait_for()
+        assert page.locator("input[type=password]").count() == 0
         browser.close()
 
     # The survivor serves on: a segmentation through the proxy after the kill.
@@ -197,11 +208,29 @@ def test_two_replicas_behind_nginx_lose_nothing_when_one_is_killed(
     assert len(records) == 2 * CASES, "a retried review was stored twice"  # one record per reviewer and case
     assert len({(r.reviewer, r.case_id) for r in records}) == 2 * CASES
     print(
-        f"\nreplicas: 2 behind nginx on PostgreSQL; load p50 {stats['p50_ms']:.0f} ms, p95 {stats['p95_ms']:.0f} ms; "
-        f"replica :{victim} killed mid-run, {under_way} of {2 * CASES} reviews in: "
+        f"\nreplicas: 2 behind nginx on PostgreSQL; {guessed['sent']} wrong passwords sent to both in turn in "
+        f"{guessed['seconds']:.1f} s: {guessed['checked']} checked; load p50 {stats['p50_ms']:.0f} ms, "
+        f"p95 {stats['p95_ms']:.0f} ms; replica :{victim} killed mid-run, {under_way} of {2 * CASES} reviews in: "
         f"{sum(retries.values())} client retries, {len(records)} reviews stored for {2 * CASES} acknowledged, "
-        "0 lost, 0 duplicated; the killed replica's tab was told to reload"
+        "0 lost, 0 duplicated; the killed replica's tab was told to reload, and came back signed in"
     )
+
+
+def _guesses_across(ports: list[int], sent: int = 40) -> dict:
+    """Wrong passwords for one account from one address, sent to the replicas in turn (as to one server behind a
+    proxy that spreads them): the failures of both count together, so no more are checked than one server would
+    check (5 free, then waits of 1, 2, 4, ... s)."""
+    codes = []
+    start = time.perf_counter()
+    for i in range(sent):
+        url = f"http://127.0.0.1:{ports[i % len(ports)]}/login"
+        form = {"username": "mallory", "password": f"guess {i}"}
+        codes.append(httpx.post(url, data=form, headers={"X-Forwarded-For": "10.9.8.7"}, timeout=30).status_code)
+    took = time.perf_counter() - start
+    checked = codes.count(400)
+    assert checked + codes.count(429) == sent, codes
+    assert FREE_FAILURES <= checked <= FREE_FAILURES + math.ceil(math.log2(took + 1)), (checked, took)
+    return {"sent": sent, "checked": checked, "seconds": took}
 
 
 def _client_on(proxy: Deployment, who: str, port: int | None):

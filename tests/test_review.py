@@ -165,6 +165,8 @@ def test_a_review_session_from_creation_to_the_agreement_export(db_url, worklist
                 desk.review("pilot", k + 1, prompt, agree, 4, True, bob, None if agree else label, "", f"bob-{k}")
                 == saved
             )
+            with pytest.raises(Exception, match=f"conflict: request id bob-{k} was already used"):  # other answers
+                desk.review("pilot", k + 1, prompt, agree, 3, True, bob, None if agree else label, "", f"bob-{k}")
         assert worklists.progress(session) == {"ann": N, "bob": len(BOB_CLASSES)}
         for bad in ("x", float("inf"), 0, N + 1):
             with pytest.raises(Exception, match="whole number from 1|has cases 1 to 8"):

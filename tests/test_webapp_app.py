@@ -140,9 +140,9 @@ def test_serve_launches_with_logins_limits_and_the_feedback_store(monkeypatch, c
     monkeypatch.setattr(webapp, "launch", fake_launch)
     db = tmp_path / "fb.sqlite"
     serve = ["serve", "--model", str(segmenter.path), "--provider", "cpu"]
-    code = cli_main([*serve, "--auth", "ann:pw", "--feedback-db", str(db), "--store-images", "--port", "7999"])
+    code = cli_main([*serve, "--auth", "ann:password", "--feedback-db", str(db), "--store-images", "--port", "7999"])
     assert code == 0 and launched["schema"] == len(MIGRATIONS)
-    assert launched["auth"].verify("ann", "pw") and launched["port"] == 7999 and launched["max_concurrency"] == 2
+    assert launched["auth"].verify("ann", "password") and launched["port"] == 7999 and launched["max_concurrency"] == 2
     out = capsys.readouterr()
     assert "tiny-four 3" in out.out and f"feedback goes to {db}, with the images" in out.out
     assert "the password of ann is in plain text" in out.err
@@ -151,7 +151,7 @@ def test_serve_launches_with_logins_limits_and_the_feedback_store(monkeypatch, c
     assert cli_main([*serve, "--auth", "broken"]) == 2
     assert cli_main([*serve, "--feedback-db", str(db)]) == 2  # feedback names its reviewer: logins
     assert "--feedback-db needs logins" in capsys.readouterr().err
-    assert cli_main([*serve, "--auth", "ann:pw", "--feedback-db", "mysql://h/db"]) == 2
+    assert cli_main([*serve, "--auth", "ann:password", "--feedback-db", "mysql://h/db"]) == 2
     assert "cannot open the feedback database: unsupported database URL" in capsys.readouterr().err
 
     assert cli_main([*serve, "--store-images"]) == 0  # an open demo without feedback

@@ -151,3 +151,12 @@ def test_feedback_endpoint_needs_a_login_and_a_store_and_predicts_itself(tiny_mo
     assert np.array_equal(record.mask, cv2.imread(mask_file, cv2.IMREAD_GRAYSCALE) > 0)  # the server's own outline
     assert record.model_name == "tiny-test" and record.comment == "edge ok" and record.accepted
     assert record.image is None  # no --store-images: the pixels' hash only
+
+    # A retry with the request id is acknowledged with the first id; the same id with other content is refused.
+    first = client.predict(handle_file(scan), prompt, **review, request_id="r-1", api_name="/feedback")["id"]
+    again = client.predict(handle_file(scan), prompt, **review, request_id="r-1", api_name="/feedback")["id"]
+    assert first == again == 2
+    for other_prompt, other_review in ((CLICK, review), (prompt, {**review, "comment": "on second thoughts"})):
+        with pytest.raises(Exception, match="conflict: request id r-1 was already used"):
+            client.predict(handle_file(scan), other_prompt, **other_review, request_id="r-1", api_name="/feedback")
+    assert store.count() == 2

@@ -24,6 +24,7 @@ from pathlib import Path
 from core.cli import CommandError, set_command
 
 ROLES = ("reviewer", "organiser")
+MIN_PASSWORD_CHARS = 8
 SCRYPT = {"n": 2**14, "r": 8, "p": 1}  # 16 MB and ~50 ms a check on one core
 
 
@@ -43,6 +44,13 @@ class Account:
 
     def line(self) -> str:
         return f"{self.name}:{self.secret}:{self.role}"
+
+
+def check_new_password(password: str) -> None:
+    """The rule a password must meet to be set (``accounts set``) or given in plain text (``--auth``, a plain line
+    of ``--auth-file``); AccountError saying why not. A hash cannot be checked: ``accounts set`` checked it."""
+    if len(password) < MIN_PASSWORD_CHARS:
+        raise AccountError(f"a password needs at least {MIN_PASSWORD_CHARS} characters")
 
 
 def hash_password(password: str, salt: bytes | None = None) -> str:
@@ -97,11 +105,19 @@ class Accounts:
 
     @classmethod
     def read(cls, lines: list[str], path: Path | None = None) -> Accounts:
-        """Accounts from ``--auth`` values and the lines of an auth file (blank lines and # comments skipped)."""
+        """Accounts from ``--auth`` values and the lines of an auth file (blank lines and # comments skipped); a
+        password in plain text must meet :func:`check_new_password`."""
         lines = list(lines or [])
         if path is not None:
             lines += [s.strip() for s in Path(path).read_text(encoding="utf-8").splitlines()]
-        return cls([parse_account(s) for s in lines if s and not s.startswith("#")])
+        accounts = [parse_account(s) for s in lines if s and not s.startswith("#")]
+        for account in accounts:
+            if not account.hashed:
+                try:
+                    check_new_password(account.secret)
+                except AccountError as exc:
+                    raise AccountError(f"the login {account.name!r}: {exc}") from None
+        return cls(accounts)
 
     @classmethod
     def of(cls, logins) -> Accounts | None:
@@ -161,8 +177,10 @@ def set_main(args: argparse.Namespace) -> int:
             raise CommandError("the two passwords differ")
     else:
         password = sys.stdin.readline().rstrip("\n")
-    if len(password) < 8:
-        raise CommandError("a password needs at least 8 characters")
+    try:
+        check_new_password(password)
+    except AccountError as exc:
+        raise CommandError(str(exc)) from None
     lines = args.file.read_text(encoding="utf-8").splitlines() if args.file.is_file() else []
     kept = [s for s in lines if not s.strip() or s.lstrip().startswith("#") or parse_account(s).name != args.user]
     kept.append(Account(args.user, hash_password(password), args.role).line())

@@ -31,11 +31,13 @@ from .accounts import Accounts
 from .canvas import canvas_component
 from .feedback.record import COMMENT_MAX_CHARS
 from .feedback.store import FeedbackStore
-from .files import FileGuard
+from .files import FileGuard, upload_field
+from .gate import ApiGate
 from .handlers import SESSION_CAPACITY, SESSION_TTL_S, TIME_LIMIT_S, Viewer
 from .instance import INSTANCE_CHECK, InstanceRoute
 from .review.desk import Desk
 from .review.panel import ReviewPanels
+from .shared import share_sign_ins
 from .signin import SignInThrottle
 
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
@@ -75,7 +77,7 @@ def build_demo(
                 canvas = canvas_component(viewer.on_canvas)
             with gr.Column(scale=2):
                 panels.worklist_layout()
-                upload = gr.File(label="Ultrasound image: PNG, JPEG, BMP, TIFF or DICOM", elem_id="upload")
+                upload = upload_field(label="Ultrasound image: PNG, JPEG, BMP, TIFF or DICOM", elem_id="upload")
                 frame = gr.Slider(0, 1, value=0, step=1, label="Frame (0 = first)", visible=False, elem_id="frame")
                 with gr.Row():
                     mask_file = gr.DownloadButton("Mask (PNG)", interactive=False, size="sm")
@@ -137,16 +139,22 @@ def launch(
     auth: Accounts | list[tuple[str, str]] | None = None,
     queue_size: int = QUEUE_SIZE,
     max_file_size: int = MAX_BYTES,
+    shared: FeedbackStore | None = None,
     **kwargs,
 ):
     """Queue (``max_concurrency`` requests at once, ``queue_size`` waiting) and start the server; uploads over
     ``max_file_size`` bytes are refused, files are served to their owner only, failed sign-ins to ``auth`` (its
     accounts, or (user, password) pairs) slow down further ones, and a page whose server went away says so
-    (webapp.instance). Returns what ``Blocks.launch`` does."""
+    (webapp.instance). With ``shared``, a store other servers may share, sign-ins and failed sign-ins are kept in it
+    (webapp.shared). Returns what ``Blocks.launch`` does."""
     demo.queue(default_concurrency_limit=max_concurrency, max_size=queue_size)
     accounts = Accounts.of(auth)
+    throttle = Middleware(SignInThrottle, store=shared)
     return demo.launch(
-        app_kwargs={"middleware": [Middleware(m) for m in (FileGuard, SignInThrottle, InstanceRoute)]},
+        app_kwargs={
+            "middleware": [Middleware(FileGuard), Middleware(ApiGate), throttle, Middleware(InstanceRoute)],
+            "lifespan": share_sign_ins(shared),
+        },
         head=INSTANCE_CHECK,
         server_name=host,
         server_port=port,

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import signal
 import sys
 from pathlib import Path
 
@@ -34,6 +36,14 @@ def register(subparsers) -> None:
 
 
 def serve_main(args: argparse.Namespace) -> int:
+    """Serve in a folder of this process's own (webapp.tempdir), removed when the server stops, SIGTERM included."""
+    from .tempdir import instance_folder
+
+    with sigterm_as_interrupt(), instance_folder():
+        return _serve(args)
+
+
+def _serve(args: argparse.Namespace) -> int:
     from .accounts import Accounts
     from .app import build_demo, launch
     from .feedback.record import FeedbackError
@@ -74,11 +84,27 @@ def serve_main(args: argparse.Namespace) -> int:
             port=args.port,
             max_concurrency=args.max_concurrency,
             auth=auth,
+            shared=store,
         )
     finally:
         if store is not None:
             store.close()
     return 0
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt():
+    """SIGTERM (what systemd and container stops send) stops the server as Ctrl-C does, for the block's duration:
+    Gradio closes the server on KeyboardInterrupt, and the context managers around it clean up."""
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def log_audit(path: Path | None) -> None:

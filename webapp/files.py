@@ -30,7 +30,8 @@ import uuid
 from collections import OrderedDict
 from pathlib import Path
 
-from gradio.utils import get_upload_folder
+import gradio as gr
+from gradio.utils import NamedString, get_upload_folder
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 
@@ -140,6 +141,15 @@ class Workspace:
     def remove(self, session) -> None:
         if session.key:
             shutil.rmtree(self.root / session.key, ignore_errors=True)
+
+
+def upload_field(**kwargs) -> gr.File:
+    """The page's upload field: a ``gr.File`` handing its handler the upload's path, without the empty temporary
+    file that ``gr.File`` otherwise makes in the cache folder for every upload and never removes (Gradio 6). Set on
+    the instance: a subclass of a Gradio component makes Gradio write a ``.pyi`` file beside this module."""
+    field = gr.File(type="filepath", **kwargs)
+    field._process_single_file = lambda upload: NamedString(upload.path)
+    return field
 
 
 class FileGuard:

@@ -1,10 +1,11 @@
 """Which server process a page talks to, so that a tab whose server went away is told to reload.
 
 Behind a proxy with several replicas (``deploy/``), a tab stays on the replica that signed it in; its session
-(image, clicks) and its login live in that process. When the replica dies the proxy sends the tab to another
-one, which knows neither. The page asks ``/liverclick/instance`` every few seconds (INSTANCE_CHECK); when the
-answer names another process than the first answer did, it shows a banner asking to reload the page (reviews
-already saved are in the shared database). The route answers without a login and says nothing else.
+(image, clicks) lives in that process (its sign-in, in the shared store: webapp.shared). When the replica dies the
+proxy sends the tab to another one, which does not know the session. The page asks ``/liverclick/instance`` every few
+seconds (INSTANCE_CHECK); when the answer names another process than the first answer did, it shows a banner asking
+to reload the page (reviews already saved are in the shared database). The route answers without a login and says
+nothing else.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ INSTANCE = uuid.uuid4().hex[:16]  # this server process
 ROUTE = "/liverclick/instance"
 MOVED = (
     "This page's server has stopped and another one answers now: reload the page to go on "
-    "(your saved reviews are kept; you may be asked to sign in again)."
+    "(your saved reviews are kept)."
 )
 INSTANCE_CHECK = f"""
 <script>

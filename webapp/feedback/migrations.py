@@ -101,9 +101,25 @@ def _v3_review_sessions(execute: Callable[[str], object], d: Dialect) -> None:
     execute("CREATE INDEX feedback_case ON feedback (session_id, reviewer, case_id)")
 
 
+def _v4_shared_sign_ins(execute: Callable[[str], object], d: Dialect) -> None:
+    """Version 4: what the servers sharing a store share of signing in (webapp.shared): the sessions (a hash of each
+    token), the failed sign-ins the throttle counts, and settings such as the sign-in cookie's name."""
+    execute(f"""
+        CREATE TABLE sign_in_session (
+            token_sha256 TEXT PRIMARY KEY,
+            username TEXT NOT NULL,
+            expires_at {d.double} NOT NULL
+        )""")
+    execute(
+        f"CREATE TABLE sign_in_failure (id {d.id_column}, throttle_key TEXT NOT NULL, failed_at {d.double} NOT NULL)"
+    )
+    execute("CREATE INDEX sign_in_failure_key ON sign_in_failure (throttle_key, failed_at)")
+    execute("CREATE TABLE server_setting (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
+
+
 # Applied in order on open; version N is MIGRATIONS[N - 1]. To change the schema, append a function
 # (never edit one that has shipped): it runs once per database, inside the transaction that records it.
-MIGRATIONS: tuple[Migration, ...] = (_v1_initial, _v2_frame_and_request, _v3_review_sessions)
+MIGRATIONS: tuple[Migration, ...] = (_v1_initial, _v2_frame_and_request, _v3_review_sessions, _v4_shared_sign_ins)
 
 COLUMNS = (
     "created_at", "reviewer", "model_name", "model_version", "prompt", "mask_png", "class_probs", "malignant_prob",

@@ -21,6 +21,12 @@ from .migrations import COLUMNS, MIGRATIONS
 from .record import FeedbackError, FeedbackRecord, decode_png, encode_png
 
 audit = logging.getLogger("liverclick.audit")
+# What a client sends for one write: a retry with its request id must send the same (the outline and probabilities
+# are the server's own, predicted again).
+REQUEST_CONTENT = (
+    "image_sha256", "frame", "prompt", "agree", "corrected_class", "outline_rating", "accepted", "comment",
+    "session_id", "case_id",
+)  # fmt: skip
 
 
 class FeedbackStore:
@@ -60,7 +66,8 @@ class FeedbackStore:
 
     def add(self, record: FeedbackRecord) -> int:
         """Store one record in its own transaction; returns its id once committed. A record whose reviewer and
-        ``request_id`` are already stored (a client's retry) stores nothing and returns the first one's id."""
+        ``request_id`` are already stored stores nothing: a client's retry (the same image, prompt and answers)
+        gets the first one's id, anything else a FeedbackError saying "conflict"."""
         if not isinstance(record, FeedbackRecord):
             raise FeedbackError(f"expected a FeedbackRecord, got {type(record).__name__}")
         image = encode_png(record.image) if self.store_images and record.image is not None else None
@@ -97,10 +104,14 @@ class FeedbackStore:
             row = run(insert, values).fetchone()
             if row is not None:
                 return int(row[0]), True
-            sql = "SELECT id, image_sha256 FROM feedback WHERE reviewer = ? AND request_id = ?"
-            first, sha = run(sql, (record.reviewer, record.request_id)).fetchone()
-            if sha != record.image_sha256:
-                raise FeedbackError(f"request id {record.request_id} was already used for another image")
+            sql = f"SELECT id, {', '.join(REQUEST_CONTENT)} FROM feedback WHERE reviewer = ? AND request_id = ?"
+            first, *stored = run(sql, (record.reviewer, record.request_id)).fetchone()
+            sent = dict(zip(COLUMNS, values, strict=True))
+            if stored != [sent[column] for column in REQUEST_CONTENT]:
+                raise FeedbackError(
+                    f"conflict: request id {record.request_id} was already used for another review (another image, "
+                    "prompt or answers); nothing was stored: send a new request id for new content"
+                )
             return int(first), False
 
         with self._lock:
