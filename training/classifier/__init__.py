@@ -1,0 +1,1 @@
+"""The classification head refitted on a frozen network: cached features, grouped cross-validation, calibration."""
