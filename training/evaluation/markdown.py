@@ -116,40 +116,7 @@ def _classification_markdown(report: dict) -> list[str]:
     ]
     bm = benign_malignant(cls)
     if bm:
-        base = {n: b for n, b in report["baselines"].items() if b["kind"] == "classification"}
-        header = [
-            "Benign/malignant",
-            "Model",
-            *(f"Baseline: {n.replace('_', ' ')}" for n in base),
-            "Paper: joint",
-            "Paper: classification only",
-        ]
-        rows = [
-            [
-                "AUROC",
-                fmt_auc(bm["auroc"], bm["auroc_ci95"]),
-                *(fmt_auc(b["auroc"], b["auroc_ci95"]) for b in base.values()),
-                *(_paper(PAPER["benign/malignant"][s]["auroc"], True) for s in ("joint", "classification only")),
-            ]
-        ]
-        for metric in ("sensitivity", "specificity", "accuracy"):
-            rows.append(
-                [
-                    f"{metric.capitalize()} (%)",
-                    _pct_with_ci(bm[metric], bm[metric + "_ci95"]),
-                    *(_pct_with_ci(b[metric], b[metric + "_ci95"]) for b in base.values()),
-                    *(_paper(PAPER["benign/malignant"][s][metric]) for s in ("joint", "classification only")),
-                ]
-            )
-        lines += markdown_table(header, rows)
-        threshold = "undefined" if bm["threshold"] is None else f"{bm['threshold']:.3f}"
-        lines += [
-            f"Sensitivity, specificity and accuracy at {bm['operating_point']} (model threshold "
-            f"{threshold}); the reference baselines score the reference outline (an oracle input), the "
-            "predicted ones the model's own two-click outlines (shape alone, no texture).",
-            "",
-        ]
-        lines += _calibration_markdown(bm)
+        lines += _benign_malignant_markdown(report, bm)
     if cls["task"] != "benign/malignant":
         rows = [
             [
@@ -183,6 +150,46 @@ def _classification_markdown(report: dict) -> list[str]:
         lines += _confusion_table(names, cls["per_input"]["confusion_matrix"], "per input, as the paper counts")
     if tuple(n.lower() for n in names) == PAPER["confusion_classes"]:
         lines += _confusion_table(names, PAPER["confusion_matrix"], "paper, joint system, liver data (reference)")
+    return lines
+
+
+def _benign_malignant_markdown(report: dict, bm: dict) -> list[str]:
+    """The benign/malignant table beside the baselines and the paper, its operating point and calibration."""
+    lines: list[str] = []
+    base = {n: b for n, b in report["baselines"].items() if b["kind"] == "classification"}
+    header = [
+        "Benign/malignant",
+        "Model",
+        *(f"Baseline: {n.replace('_', ' ')}" for n in base),
+        "Paper: joint",
+        "Paper: classification only",
+    ]
+    rows = [
+        [
+            "AUROC",
+            fmt_auc(bm["auroc"], bm["auroc_ci95"]),
+            *(fmt_auc(b["auroc"], b["auroc_ci95"]) for b in base.values()),
+            *(_paper(PAPER["benign/malignant"][s]["auroc"], True) for s in ("joint", "classification only")),
+        ]
+    ]
+    for metric in ("sensitivity", "specificity", "accuracy"):
+        rows.append(
+            [
+                f"{metric.capitalize()} (%)",
+                _pct_with_ci(bm[metric], bm[metric + "_ci95"]),
+                *(_pct_with_ci(b[metric], b[metric + "_ci95"]) for b in base.values()),
+                *(_paper(PAPER["benign/malignant"][s][metric]) for s in ("joint", "classification only")),
+            ]
+        )
+    lines += markdown_table(header, rows)
+    threshold = "undefined" if bm["threshold"] is None else f"{bm['threshold']:.3f}"
+    lines += [
+        f"Sensitivity, specificity and accuracy at {bm['operating_point']} (model threshold "
+        f"{threshold}); the reference baselines score the reference outline (an oracle input), the "
+        "predicted ones the model's own two-click outlines (shape alone, no texture).",
+        "",
+    ]
+    lines += _calibration_markdown(bm)
     return lines
 
 

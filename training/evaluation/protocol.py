@@ -175,19 +175,7 @@ def evaluate(
             "n_inputs": n_inputs,
             "labels": dict(sorted(Counter(r["label"] for r in records).items())),
         },
-        "protocol": {
-            "seed": seed,
-            "modes": list(modes),
-            "inputs_per_image": n_inputs,
-            "two_click": f"tight box, each corner off by up to {CLICKS.box_jitter:g} of the side, enlarged by "
-            f"{CLICKS.box_enlarge:g} per side; 5 clicks (centre + 4 corners)",
-            "one_click": f"one pixel of the lesion core (depth >= {CLICKS.core_fraction:g} of the deepest point)",
-            "classification_inputs": cls_mode,
-            "classification_averaging": CLASSIFICATION_NOTE.format(n=n_inputs, mode=cls_mode),
-            "ci": f"95% percentile bootstrap over images, {n_boot} resamples, seed {seed}; "
-            "classification resamples within each true class",
-            "disk_radius": disk_rule or f"{DISK_FRACTION:g} x the image's shorter side",
-        },
+        "protocol": protocol_description(seed, modes, n_inputs, n_boot, disk_rule),
         "segmentation": {mode_key(m): segmentation_summary(records, mode_key(m), n_boot, seed) for m in modes},
         "classification": classification_summary(records, spec, cls_mode, n_boot, seed),
         "noc": noc_summary(records, n_boot, seed) if noc else None,
@@ -197,6 +185,24 @@ def evaluate(
         "timing": {"seconds": round(elapsed, 3), "images_per_second": round(len(records) / max(elapsed, 1e-9), 3)},
     }
     return report
+
+
+def protocol_description(seed: int, modes: tuple, n_inputs: int, n_boot: int, disk_rule: str | None) -> dict:
+    """The report's ``protocol`` section: how inputs were simulated, read and summarised, in words."""
+    cls_mode = modes[0]
+    return {
+        "seed": seed,
+        "modes": list(modes),
+        "inputs_per_image": n_inputs,
+        "two_click": f"tight box, each corner off by up to {CLICKS.box_jitter:g} of the side, enlarged by "
+        f"{CLICKS.box_enlarge:g} per side; 5 clicks (centre + 4 corners)",
+        "one_click": f"one pixel of the lesion core (depth >= {CLICKS.core_fraction:g} of the deepest point)",
+        "classification_inputs": cls_mode,
+        "classification_averaging": CLASSIFICATION_NOTE.format(n=n_inputs, mode=cls_mode),
+        "ci": f"95% percentile bootstrap over images, {n_boot} resamples, seed {seed}; "
+        "classification resamples within each true class",
+        "disk_radius": disk_rule or f"{DISK_FRACTION:g} x the image's shorter side",
+    }
 
 
 def disk_radius_from_training(manifest: Path) -> tuple[float | None, str | None]:
