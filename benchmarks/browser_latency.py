@@ -1,6 +1,9 @@
-"""From the user's action to the outline on screen, in a real browser: the viewer served locally, headless Chromium.
+"""From the user's action to the outline on screen, in a real browser: ``liverclick serve`` in its own process,
+headless Chromium on the same machine.
 
-Uploads an image and, for each of ``--rounds`` rounds, makes the three actions a user makes on a lesion: a first
+The server runs as users run it (``python -m core.cli serve``, so the tree on ``PYTHONPATH`` is the one measured),
+in a process of its own: the benchmark's own Python (Playwright's client) shares no interpreter with it. Uploads
+an image and, for each of ``--rounds`` rounds, makes the three actions a user makes on a lesion: a first
 lesion click (``first_click``), a corrective click after it (``correction``: a lesion or background click, as the
 lesion's prompts say) and, after clearing, a dragged box (``box``: press, drag, release). Each is timed in the
 page, from the input event (the release of the mouse button) to the animation frame after the canvas has drawn
@@ -9,6 +12,9 @@ the answer's outline. Prompts are those of ``liverclick benchmark`` (``IMAGE.jso
 machine; ``--screenshot`` saves the page after a box.
 
     python benchmarks/browser_latency.py --model default --image webapp/examples/busi_malignant_055.png --json
+
+Beside it, ``liverclick benchmark --model default --provider cpu --image IMAGE`` times the runtime alone on the same
+image's prompts: the difference is what the browser and the web server add.
 """
 
 from __future__ import annotations
@@ -17,6 +23,11 @@ import argparse
 import json
 import os
 import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +35,6 @@ import numpy as np
 from core.benchmark import jittered, lesion_prompts, machine_description
 from core.imageio import load_image
 from core.runtime import Segmenter
-from webapp.app import build_demo, launch
 
 ROOT = "#canvas .lc-viewer"
 STATE = f"() => document.querySelector('{ROOT}').__liverclick"
@@ -105,6 +115,31 @@ def measure(view: View, prompts: dict, width: int, height: int, rounds: int, scr
     return times
 
 
+@contextmanager
+def served(model: str, timeout_s: float = 120.0):
+    """The URL of ``liverclick serve --model MODEL --provider cpu`` on a free loopback port, in its own process."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    command = [sys.executable, "-m", "core.cli", "serve", "--model", model, "--provider", "cpu", "--port", str(port)]
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}config", timeout=5).close()
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"liverclick serve did not start: {server.stderr.read()[-2000:]}") from None
+                time.sleep(0.25)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="default")
@@ -120,25 +155,17 @@ def main() -> None:
 
     prompts = lesion_prompts(args.image, args.box)
     image = load_image(args.image)
-    segmenter = Segmenter(args.model, provider="cpu")
-    demo = build_demo(segmenter)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    _, url, _ = launch(demo, port=port, prevent_thread_lock=True, quiet=True)
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(
-                executable_path=args.chromium, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-            )
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(url)
-            page.locator("#upload input[type=file]").set_input_files(str(args.image))
-            page.wait_for_function(f"() => {{ const s = ({STATE})(); return !!s.picture && !!s.key; }}")
-            times = measure(View(page), prompts, image.width, image.height, args.rounds, args.screenshot)
-            browser.close()
-    finally:
-        demo.close()
+    segmenter = Segmenter(args.model, provider="cpu")  # its name, version and provider, for the report
+    with served(args.model) as url, sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=args.chromium, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+        )
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(url)
+        page.locator("#upload input[type=file]").set_input_files(str(args.image))
+        page.wait_for_function(f"() => {{ const s = ({STATE})(); return !!s.picture && !!s.key; }}")
+        times = measure(View(page), prompts, image.width, image.height, args.rounds, args.screenshot)
+        browser.close()
     result = {
         "model": segmenter.name,
         "version": segmenter.version,
@@ -146,7 +173,7 @@ def main() -> None:
         "image": f"{args.image.name} ({image.width}x{image.height})",
         "machine": machine_description(),
         "load_average": os.getloadavg()[0],
-        "browser": "headless Chromium, same machine",
+        "browser": "headless Chromium, same machine; liverclick serve in its own process",
         "rounds": args.rounds,
     }
     for action, ms in times.items():
