@@ -87,7 +87,7 @@ class View:
         self.answered(self.page.keyboard.press, "Escape")
 
 
-def measure(view: View, prompts: dict, width: int, height: int, rounds: int, screenshot: Path | None) -> dict:
+def measure(view: View, prompts: dict, *, width: int, height: int, rounds: int, screenshot: Path | None) -> dict:
     """{action: [ms]} over ``rounds`` rounds (one warm-up round first, not counted)."""
     page, rng = view.page, np.random.default_rng(0)
     times: dict[str, list[float]] = {a: [] for a in ACTIONS}
@@ -164,7 +164,9 @@ def main() -> None:
         page.goto(url)
         page.locator("#upload input[type=file]").set_input_files(str(args.image))
         page.wait_for_function(f"() => {{ const s = ({STATE})(); return !!s.picture && !!s.key; }}")
-        times = measure(View(page), prompts, image.width, image.height, args.rounds, args.screenshot)
+        times = measure(
+            View(page), prompts, width=image.width, height=image.height, rounds=args.rounds, screenshot=args.screenshot
+        )
         browser.close()
     result = {
         "model": segmenter.name,

@@ -230,7 +230,14 @@ class Predictor(ABC):
         timings["total"] = _elapsed_ms(start)
         class_probs = {n: float(p) for n, p in zip(self.spec.class_names, probs[0], strict=True)}
         malignant = float(sum(probs[0][i] for i in self.spec.malignant_indices))
-        return Prediction(mask, class_probs, malignant, view.region, timings, self.spec.operating_points)
+        return Prediction(
+            mask=mask,
+            class_probs=class_probs,
+            malignant_prob=malignant,
+            region=view.region,
+            timings_ms=timings,
+            operating_points=self.spec.operating_points,
+        )
 
     def _input(
         self, prepared: PreparedImage, prompt: Prompt, view: Letterbox, previous: np.ndarray | None

@@ -204,7 +204,7 @@ def test_a_review_session_from_creation_to_the_agreement_export(db_url, worklist
 
 def _review(page: tab.Tab, label: str) -> tab.Review:
     agree = page.prediction.predicted_class == label
-    return tab.Review(agree, 4, True, None if agree else label, "")
+    return tab.Review(agree=agree, outline_rating=4, accepted=True, corrected_class=None if agree else label)
 
 
 def _csv(path: Path) -> list[dict]:

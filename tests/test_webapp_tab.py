@@ -221,7 +221,9 @@ def test_review_form_needs_a_verdict_and_a_rating():
         tab.Review.from_form(None, None, 3, False, "")
     with pytest.raises(FeedbackError, match="rate the outline"):
         tab.Review.from_form("agree", None, None, False, "")
-    assert tab.Review.from_form("agree", "cyst", 4, True, None) == tab.Review(True, 4, True, None, "")  # ignored
+    assert tab.Review.from_form("agree", "cyst", 4, True, None) == tab.Review(
+        agree=True, outline_rating=4, accepted=True
+    )  # ignored
     assert tab.Review.from_form("disagree", "cyst", 2, False, "hm").corrected_class == "cyst"
 
 
@@ -249,7 +251,9 @@ def test_review_stores_the_final_outline_once_per_prediction(segmenter, opened, 
         tab.open_image(segmenter, saved, saved.source),
     ):
         assert changed.feedback_id is None
-    again = tab.submit_review(store, segmenter, tab.undo(saved), "dr_b", tab.Review(True, 2, False))
+    again = tab.submit_review(
+        store, segmenter, tab.undo(saved), "dr_b", tab.Review(agree=True, outline_rating=2, accepted=False)
+    )
     assert again.feedback_id == 2 and store.count() == 2
     # A submit whose answer was lost (the page never learnt the id) and is sent again stores nothing new.
     assert tab.submit_review(store, segmenter, final, "dr_a", review).feedback_id == 1 and store.count() == 2
@@ -266,7 +270,13 @@ def test_review_is_refused_without_a_login_an_outline_or_a_valid_answer(segmente
     with pytest.raises(FeedbackError, match="outline a lesion first"):
         tab.submit_review(store, segmenter, background_only, "dr_a", review)
     with pytest.raises(FeedbackError, match="must give the corrected class"):
-        tab.submit_review(store, segmenter, outlined, "dr_a", tab.Review(False, 3, False))
+        tab.submit_review(store, segmenter, outlined, "dr_a", tab.Review(agree=False, outline_rating=3, accepted=False))
     with pytest.raises(FeedbackError, match="'benign' is not one of the model's classes"):
-        tab.submit_review(store, segmenter, outlined, "dr_a", tab.Review(False, 3, False, "benign"))
+        tab.submit_review(
+            store,
+            segmenter,
+            outlined,
+            "dr_a",
+            tab.Review(agree=False, outline_rating=3, accepted=False, corrected_class="benign"),
+        )
     assert store.count() == 0 and review_line(opened) == text.NO_OUTLINE

@@ -106,7 +106,13 @@ class Api:
             if not request.username:
                 raise FeedbackError(LOGIN_NEEDED)
             picture, p, prediction = self.answer(image, prompt)
-            review = Review(agree, outline_rating, accepted, corrected_class, comment)
+            review = Review(
+                agree=agree,
+                outline_rating=outline_rating,
+                accepted=accepted,
+                corrected_class=corrected_class,
+                comment=comment,
+            )
             record = feedback_record(
                 self.viewer.predictor, picture, p, prediction, request.username, review, request_id
             )

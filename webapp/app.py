@@ -47,6 +47,7 @@ RATINGS = [("1 poor", 1), ("2", 2), ("3", 3), ("4", 4), ("5 exact", 5)]
 
 def build_demo(
     predictor: Predictor,
+    *,
     examples_dir: Path = EXAMPLES_DIR,
     store: FeedbackStore | None = None,
     time_limit_s: float = TIME_LIMIT_S,

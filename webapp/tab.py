@@ -208,7 +208,7 @@ def _advance(tab: Tab, prompt: Prompt, prediction: Prediction | None) -> Tab:
 
 
 # --- reviewer feedback -----------------------------------------------------------------------
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Review:
     """A reviewer's answers about one prediction (validated with the rest of the record by FeedbackRecord)."""
 
@@ -228,7 +228,13 @@ class Review:
         if rating is None:
             raise FeedbackError("rate the outline from 1 (poor) to 5 (exact)")
         agree = verdict == "agree"
-        return cls(agree, rating, bool(accepted), None if agree else corrected, comment or "")
+        return cls(
+            agree=agree,
+            outline_rating=rating,
+            accepted=bool(accepted),
+            corrected_class=None if agree else corrected,
+            comment=comment or "",
+        )
 
 
 def feedback_record(

@@ -135,7 +135,13 @@ class Desk:
         1), or null."""
         with api_errors("review"):
             stored, case = self.fetch(session, request.username, _index(position))
-            review = Review(agree, outline_rating, accepted, corrected_class, comment)
+            review = Review(
+                agree=agree,
+                outline_rating=outline_rating,
+                accepted=accepted,
+                corrected_class=corrected_class,
+                comment=comment,
+            )
 
             def work() -> tuple[int, Prediction]:
                 p = Prompt.from_dict(parse_json(prompt))
