@@ -1,11 +1,12 @@
 """The canvas view: the ultrasound image in the browser, drawn with its outline, inputs and result at any zoom.
 
-A ``gr.HTML`` component (no separate build): ``static/canvas.js`` draws its value (:func:`canvas_value`: the tab's
-key, the picture, sent once per image or frame, and :func:`webapp.overlay.overlay`'s drawing) and sends the inputs
-made on it to the server function ``canvas_act``, outside Gradio's queue: one call, whose answer is the tab's new
-drawing, words included. Inputs made faster than answers come wait in the page and go together in the next call,
-applied in order. The downloads (the mask, the report) are made when asked for, by ``canvas_file``. The page keeps
-no prompt of its own: the server holds the tab (webapp.tabs) and answers with what to draw.
+A ``gr.HTML`` component (no separate build): ``static/canvas.js`` (the view and its gestures) and
+``static/answers.js`` (the server's answers), one script, draw its value (:func:`canvas_value`: the tab's key, the
+picture, sent once per image or frame, and :func:`webapp.overlay.overlay`'s drawing) and send the inputs made on it
+to the server function ``canvas_act``, outside Gradio's queue: one call, whose answer is the tab's new drawing,
+words included. Inputs made faster than answers come wait in the page and go together in the next call, applied in
+order. The downloads (the mask, the report) are made when asked for, by ``canvas_file``. The page keeps no prompt
+of its own: the server holds the tab (webapp.tabs) and answers with what to draw.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from .tab import Tab
 from .text import CANVAS, NOT_UNDERSTOOD
 
 STATIC = Path(__file__).resolve().parent / "static"
+SCRIPTS = ("canvas.js", "answers.js")  # one script: the view and its gestures, then the server's answers
 MAX_ACTIONS = 100  # inputs in one call
 DOWNLOADS = ("mask", "report")
 TEMPLATE = """
@@ -78,7 +80,7 @@ def canvas_component(act: Callable, download: Callable, elem_id: str = "canvas")
         value=None,
         html_template=TEMPLATE,
         css_template=(STATIC / "canvas.css").read_text(encoding="utf-8"),
-        js_on_load=(STATIC / "canvas.js").read_text(encoding="utf-8"),
+        js_on_load="\n".join((STATIC / name).read_text(encoding="utf-8") for name in SCRIPTS),
         server_functions=[canvas_act, canvas_file],
         elem_id=elem_id,
         apply_default_css=False,
