@@ -4,7 +4,7 @@ new tab.
 Everything here is free of Gradio, so the viewer's behaviour is unit-tested without a server, and any page (the
 viewer, a review worklist) drives a case through the same functions: :func:`open_image`, :func:`open_case`,
 :func:`choose_frame`, :func:`apply` (:func:`click`, :func:`box`, :func:`undo`, :func:`clear`); the outline shown is
-``tab.prediction``. The image is prepared once when it is opened; an input then costs one network pass, fed the
+``Tab.prediction``. The image is prepared once when it is opened; an input then costs one network pass, fed the
 outline shown before it (the model's iterative contract), and the outline shown before joins the tab's history,
 so that undo restores it exactly, without predicting again. The tab's prompt is the whole history of its inputs,
 read by core.prompt's one rule: a box starts a new object (what came before it is not in force) and undo steps back
