@@ -9,7 +9,9 @@ lesion's prompts say) and, after clearing, a dragged box (``box``: press, drag, 
 page, from the input event (the release of the mouse button) to the animation frame after the canvas has drawn
 the answer's outline. Prompts are those of ``liverclick benchmark`` (``IMAGE.json`` beside the image, or
 ``--box``), jittered by a few pixels. Prints the median and p95 per action, with the model, provider and
-machine; ``--screenshot`` saves the page after a box.
+machine, and beside them what the server's predict took for the same action (the figure the page's result shows
+in its "Time" row) and the difference, action by action: what the browser and the web server added, under the
+same load; ``--screenshot`` saves the page after a box.
 
     python benchmarks/browser_latency.py --model default --image webapp/examples/busi_malignant_055.png --json
 
@@ -50,7 +52,7 @@ class View:
     def state(self) -> dict:
         return self.page.evaluate(
             f"() => {{ const s = ({STATE})(); return {{ scale: s.scale, ox: s.ox, oy: s.oy, drawn: s.drawn,"
-            " timings: s.timings, outline: s.shown.outline.length }; }"
+            " timings: s.timings, outline: s.shown.outline.length, rows: s.shown.result && s.shown.result.rows }; }"
         )
 
     def at(self, x: float, y: float) -> tuple[float, float]:
@@ -58,7 +60,8 @@ class View:
         return box["x"] + st["ox"] + (x + 0.5) * st["scale"], box["y"] + st["oy"] + (y + 0.5) * st["scale"]
 
     def answered(self, act, *args) -> dict:
-        """Do ``act(*args)``, wait until its answer is drawn; the page's timing of it (``ms``, ``kind``)."""
+        """Do ``act(*args)``, wait until its answer is drawn; the page's timing of it (``ms``, ``kind``) and the
+        server's predict time the answer shows (``predict_ms``, None without an outline)."""
         drawn = self.state()["drawn"]
         act(*args)
         self.page.wait_for_function(
@@ -69,7 +72,8 @@ class View:
         st = self.state()
         if st["drawn"] != drawn + 1:
             raise RuntimeError("one action gave more than one answer")
-        return st["timings"][-1]
+        shown = dict(st["rows"] or [])
+        return {**st["timings"][-1], "predict_ms": float(shown["Time"].split(" ms")[0]) if "Time" in shown else None}
 
     def click(self, point) -> None:
         """A click on a prompt's point: left for a lesion point, right for background."""
@@ -88,9 +92,10 @@ class View:
 
 
 def measure(view: View, prompts: dict, *, width: int, height: int, rounds: int, screenshot: Path | None) -> dict:
-    """{action: [ms]} over ``rounds`` rounds (one warm-up round first, not counted)."""
+    """{action: [(ms on screen, ms of the server's predict)]} over ``rounds`` rounds (one warm-up round first, not
+    counted)."""
     page, rng = view.page, np.random.default_rng(0)
-    times: dict[str, list[float]] = {a: [] for a in ACTIONS}
+    times: dict[str, list[tuple[float, float]]] = {a: [] for a in ACTIONS}
     for r in range(rounds + 1):
         kinds = jittered(prompts, rng, width, height)
         got = {
@@ -111,7 +116,7 @@ def measure(view: View, prompts: dict, *, width: int, height: int, rounds: int, 
             if timing["kind"] != expected:
                 raise RuntimeError(f"{action}: the page timed a {timing['kind']!r}")
             if r:
-                times[action].append(timing["ms"])
+                times[action].append((timing["ms"], timing["predict_ms"]))
     return times
 
 
@@ -178,15 +183,27 @@ def main() -> None:
         "browser": "headless Chromium, same machine; liverclick serve in its own process",
         "rounds": args.rounds,
     }
-    for action, ms in times.items():
-        result[action] = {"median_ms": float(np.median(ms)), "p95_ms": float(np.percentile(ms, 95)), "n": len(ms)}
+    for action, pairs in times.items():
+        ms, predict = (np.array(v, float) for v in zip(*pairs, strict=True))
+        result[action] = {
+            "median_ms": float(np.median(ms)),
+            "p95_ms": float(np.percentile(ms, 95)),
+            "server_predict_median_ms": float(np.median(predict)),
+            "added_median_ms": float(np.median(ms - predict)),
+            "added_p95_ms": float(np.percentile(ms - predict, 95)),
+            "n": len(ms),
+        }
     print(
         f"{result['model']} {result['version']} on {result['provider']} ({result['machine']}, load average "
         f"{result['load_average']:.1f}), {result['image']}, action to outline on screen in {result['browser']}:"
     )
     for action in ACTIONS:
         t = result[action]
-        print(f"  {action:12s} median {t['median_ms']:.0f} ms, p95 {t['p95_ms']:.0f} ms ({t['n']} times)")
+        print(
+            f"  {action:12s} median {t['median_ms']:.0f} ms, p95 {t['p95_ms']:.0f} ms ({t['n']} times); the server's "
+            f"predict {t['server_predict_median_ms']:.0f} ms, added above it: median {t['added_median_ms']:.0f} ms, "
+            f"p95 {t['added_p95_ms']:.0f} ms"
+        )
     if args.screenshot:
         print(f"screenshot after a box: {args.screenshot}")
     if args.json:
