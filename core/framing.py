@@ -55,4 +55,6 @@ def frame_for(prompt: Prompt, width: int, height: int, spec: InputSpec, outline:
         extent = outline
     else:
         return Letterbox.whole(width, height, spec.input_size)
-    return Letterbox.around(width, height, spec.input_size, extent, spec.zoom_context, spec.zoom_min_side)
+    return Letterbox.around(
+        width, height, spec.input_size, extent=extent, context=spec.zoom_context, min_side=spec.zoom_min_side
+    )

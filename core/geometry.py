@@ -32,6 +32,7 @@ class Letterbox:
         width: int,
         height: int,
         size: int,
+        *,
         extent: tuple[float, float, float, float],
         context: float,
         min_side: int,

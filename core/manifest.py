@@ -104,7 +104,7 @@ def _case(row: dict, number: int, base: Path, labels, check_files: bool) -> Case
     if check_files:
         _check_pair(image, mask)
     extra = {k: v for k, v in row.items() if k not in (*REQUIRED, "split")}
-    return Case(image, mask, label, row["group"].strip(), split, number, extra)
+    return Case(image=image, mask=mask, label=label, group=row["group"].strip(), split=split, row=number, extra=extra)
 
 
 def _check_pair(image: Path, mask: Path) -> None:

@@ -14,19 +14,19 @@ import numpy as np
 from .geometry import Letterbox
 
 
-def lesion_mask(prob: np.ndarray, frame: Letterbox, threshold: float, fg_points: np.ndarray) -> np.ndarray:
+def lesion_mask(prob: np.ndarray, view: Letterbox, threshold: float, fg_points: np.ndarray) -> np.ndarray:
     """(H, W) bool mask at the image's size of the lesion the lesion clicks (image pixels) point at.
 
-    ``prob`` is the model's S x S probability map for ``frame``. Blobs away from the clicks are dropped; if no
+    ``prob`` is the model's S x S probability map for ``view``. Blobs away from the clicks are dropped; if no
     click falls inside the thresholded map, the blob nearest to a click is kept; holes are filled.
     """
-    mask = np.zeros((frame.image_height, frame.image_width), bool)
-    mx0, my0, mx1, my1 = frame.model_window()
+    mask = np.zeros((view.image_height, view.image_width), bool)
+    mx0, my0, mx1, my1 = view.model_window()
     if mx1 <= mx0 or my1 <= my0:
         return mask
     window = np.asarray(prob[my0:my1, mx0:mx1], dtype=np.float32)
     binary = (window >= threshold).view(np.uint8)
-    points = np.rint(frame.points_to_model(fg_points)).astype(np.intp) - (mx0, my0)
+    points = np.rint(view.points_to_model(fg_points)).astype(np.intp) - (mx0, my0)
     kept = keep_clicked(binary, points)
     filled = fill_holes(kept).view(np.uint8)
     if not filled.any():
@@ -37,10 +37,10 @@ def lesion_mask(prob: np.ndarray, frame: Letterbox, threshold: float, fg_points:
     values[binary > filled] = 0.0
     values[filled > kept] = 1.0
     bx, by, bw, bh = cv2.boundingRect(filled)
-    x0, y0, x1, y1 = frame.image_box((mx0 + bx, my0 + by, mx0 + bx + bw, my0 + by + bh))
+    x0, y0, x1, y1 = view.image_box((mx0 + bx, my0 + by, mx0 + bx + bw, my0 + by + bh))
     full = np.zeros(prob.shape[-2:], np.float32)
     full[my0:my1, mx0:mx1] = values
-    mask[y0:y1, x0:x1] = fill_holes(frame.model_to_image(full, (x0, y0, x1, y1)) >= threshold)
+    mask[y0:y1, x0:x1] = fill_holes(view.model_to_image(full, (x0, y0, x1, y1)) >= threshold)
     return mask
 
 

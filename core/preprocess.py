@@ -30,30 +30,30 @@ def encode_clicks(fg_model: np.ndarray, bg_model: np.ndarray, spec: InputSpec) -
     return np.concatenate(parts) if len(parts) > 1 else parts[0]
 
 
-def prompt_channels(prompt: Prompt, frame: Letterbox, spec: InputSpec) -> np.ndarray:
-    """The click channels of a prompt seen through ``frame``."""
-    return encode_clicks(frame.points_to_model(prompt.points(True)), frame.points_to_model(prompt.points(False)), spec)
+def prompt_channels(prompt: Prompt, view: Letterbox, spec: InputSpec) -> np.ndarray:
+    """The click channels of a prompt seen through ``view``."""
+    return encode_clicks(view.points_to_model(prompt.points(True)), view.points_to_model(prompt.points(False)), spec)
 
 
-def previous_channel(previous: np.ndarray | None, frame: Letterbox) -> np.ndarray:
-    """(1, S, S) float32: the previous outline (image-size bool mask) seen through ``frame``; zeros if none."""
+def previous_channel(previous: np.ndarray | None, view: Letterbox) -> np.ndarray:
+    """(1, S, S) float32: the previous outline (image-size bool mask) seen through ``view``; zeros if none."""
     if previous is None:
-        return np.zeros((1, frame.size, frame.size), np.float32)
-    return (frame.image_to_model(previous, np.float32) >= 0.5).astype(np.float32)[None]
+        return np.zeros((1, view.size, view.size), np.float32)
+    return (view.image_to_model(previous, np.float32) >= 0.5).astype(np.float32)[None]
 
 
 def model_input(
-    gray: np.ndarray, prompt: Prompt, frame: Letterbox, spec: InputSpec, previous: np.ndarray | None = None
+    gray: np.ndarray, prompt: Prompt, view: Letterbox, spec: InputSpec, previous: np.ndarray | None = None
 ) -> np.ndarray:
     """(C, S, S) float32 input for one image region, prompt and (with a previous-mask contract) previous outline."""
-    image = encode_image(frame.image_to_model(gray), spec)
-    return assemble(image, prompt_channels(prompt, frame, spec), previous, frame, spec)
+    image = encode_image(view.image_to_model(gray), spec)
+    return assemble(image, prompt_channels(prompt, view, spec), previous, view, spec)
 
 
 def assemble(
-    image: np.ndarray, clicks: np.ndarray, previous: np.ndarray | None, frame: Letterbox, spec: InputSpec
+    image: np.ndarray, clicks: np.ndarray, previous: np.ndarray | None, view: Letterbox, spec: InputSpec
 ) -> np.ndarray:
     """Stack the encoded image, the click channels and (when the contract has it, warped only then) the previous
     outline."""
-    parts = [image[None], clicks] + ([previous_channel(previous, frame)] if spec.previous_mask else [])
+    parts = [image[None], clicks] + ([previous_channel(previous, view)] if spec.previous_mask else [])
     return np.concatenate(parts).astype(np.float32, copy=False)

@@ -1,11 +1,14 @@
 """The prompt: foreground/background clicks and boxes in original-image pixels.
 
 Coordinates are x = column, y = row, origin at the top-left pixel (what Gradio's
-``SelectData.index`` gives). A prompt is immutable: adding or undoing an input returns a new one.
-A box stands for the paper's two-click mode (Fig. 3d): one foreground click at its centre and four
-background clicks at its corners; clicks given after a box refine it.
+``SelectData.index`` gives). A box is ``[x0, y0, x1, y1]``: two opposite corner pixels, both inside it. A prompt
+is immutable: adding or undoing an input returns a new one. A box stands for the paper's two-click mode (Fig. 3d):
+one foreground click at its centre and four background clicks at its corners.
 
-A prompt is an ordered history. Its JSON (``liverclick predict``'s requests, the API, the feedback store) is
+A prompt is an ordered history, read by one rule everywhere (the viewer, the runtime's replay, ``/segment``,
+``liverclick predict``, stored reviews): a box starts a new object, so the inputs before the last box are dropped
+(:attr:`Prompt.in_force`) and the clicks after it refine it; undo steps back one entry of the history, so undoing
+a box brings back what was there before it. Its JSON (``liverclick predict``'s requests, the API, the feedback store) is
 ``{"clicks": [...], "box": [...]}`` when that says it all (a box, if any, came first), else
 ``{"inputs": [click or {"box": [...]}, ...]}`` in the order given. Text from outside is parsed by
 :func:`parse_json`, which bounds its size, nesting and numbers before and while parsing.
@@ -77,7 +80,8 @@ PromptInput = Click | Box
 
 @dataclass(frozen=True)
 class Prompt:
-    """An ordered sequence of inputs (clicks and boxes); the last box given is the one in force."""
+    """An ordered history of inputs (clicks and boxes); what the model sees is the part in force: from the last
+    box on (every input when there is no box)."""
 
     inputs: tuple[PromptInput, ...] = ()
 
@@ -91,19 +95,33 @@ class Prompt:
     def undo(self) -> Prompt:
         return Prompt(self.inputs[:-1])
 
-    # --- reading -------------------------------------------------------------------------
+    # --- reading: the history's one rule ---------------------------------------------------
+    @property
+    def in_force(self) -> tuple[PromptInput, ...]:
+        """The inputs that outline the object: from the last box on (a box starts a new object), else all."""
+        for k in range(len(self.inputs) - 1, -1, -1):
+            if isinstance(self.inputs[k], Box):
+                return self.inputs[k:]
+        return self.inputs
+
+    @property
+    def starts_afresh(self) -> bool:
+        """The last input is a box: its outline is predicted without the outline shown before it."""
+        return bool(self.inputs) and isinstance(self.inputs[-1], Box)
+
     @property
     def box(self) -> Box | None:
-        boxes = [i for i in self.inputs if isinstance(i, Box)]
-        return boxes[-1] if boxes else None
+        """The box in force, if any."""
+        first = self.in_force[:1]
+        return first[0] if first and isinstance(first[0], Box) else None
 
     @property
     def clicks(self) -> tuple[Click, ...]:
-        """The clicks the user placed, without those a box stands for."""
-        return tuple(i for i in self.inputs if isinstance(i, Click))
+        """The clicks in force, without those a box stands for."""
+        return tuple(i for i in self.in_force if isinstance(i, Click))
 
     def all_clicks(self) -> tuple[Click, ...]:
-        """What the model sees: the box as five clicks (if any), then the user's clicks."""
+        """What the model sees: the box in force as five clicks (if any), then the clicks in force."""
         box = self.box
         return (box.to_clicks() if box else ()) + self.clicks
 
@@ -117,7 +135,15 @@ class Prompt:
 
     # --- checking ------------------------------------------------------------------------
     def validate(self, width: int, height: int) -> Prompt:
-        """Raise PromptError with a clear message unless this prompt can be used on the image."""
+        """Raise PromptError with a clear message unless this prompt can outline a lesion on the image."""
+        self.check_inputs(width, height)
+        if not any(c.positive for c in self.all_clicks()):
+            raise PromptError("give at least one click on the lesion (or a box around it)")
+        return self
+
+    def check_inputs(self, width: int, height: int) -> Prompt:
+        """Raise PromptError unless every input lies on the image (background clicks alone may wait for a lesion
+        click: this is all a history without one needs)."""
         _check_count(len(self.inputs))
         for item in self.inputs:
             values = (item.x, item.y) if isinstance(item, Click) else (item.x0, item.y0, item.x1, item.y1)
@@ -134,16 +160,15 @@ class Prompt:
                     raise PromptError(f"the box {item.to_list()} has zero area: give two different corners")
                 if item.x0 < 0 or item.y0 < 0 or item.x1 >= width or item.y1 >= height:
                     raise PromptError(f"the box {item.to_list()} extends outside the {width} x {height} image")
-        if not any(c.positive for c in self.all_clicks()):
-            raise PromptError("give at least one click on the lesion (or a box around it)")
         return self
 
     # --- (de)serialisation: the request format of `liverclick predict` -------------------
     def to_dict(self) -> dict:
-        """``{"clicks", "box"}`` when a box, if any, is the first input; else the ordered ``{"inputs"}``."""
+        """``{"clicks", "box"}`` when a box, if any, is the first input; else the ordered ``{"inputs"}`` (the whole
+        history: undo after a reopened prompt steps back through it)."""
         boxes = [i for i, item in enumerate(self.inputs) if isinstance(item, Box)]
         if boxes and boxes != [0]:
-            return {"inputs": [_input_dict(item) for item in self.inputs]}
+            return {"inputs": [input_dict(item) for item in self.inputs]}
         out: dict = {"clicks": [c.to_dict() for c in self.clicks]}
         if self.box is not None:
             out["box"] = self.box.to_list()
@@ -167,15 +192,16 @@ class Prompt:
                 raise PromptError("'clicks' must be a list of {x, y, positive} objects")
             items = ([{"box": data["box"]}] if data.get("box") is not None else []) + clicks
         _check_count(len(items))
-        return cls(tuple(_input(item) for item in items))
+        return cls(tuple(parse_input(item) for item in items))
 
 
-def _input_dict(item: PromptInput) -> dict:
+def input_dict(item: PromptInput) -> dict:
+    """One input as JSON: a click ``{x, y, positive}`` or a box ``{box: [x0, y0, x1, y1]}``."""
     return item.to_dict() if isinstance(item, Click) else {"box": item.to_list()}
 
 
-def _input(item) -> PromptInput:
-    """One input of a prompt's JSON: a click ``{x, y, positive}`` or a box ``{box: [x0, y0, x1, y1]}``."""
+def parse_input(item) -> PromptInput:
+    """One input of a prompt's JSON (:func:`input_dict`), its types checked; PromptError otherwise."""
     if isinstance(item, dict) and "box" in item:
         box = item["box"]
         if not isinstance(box, (list, tuple)) or len(box) != 4:

@@ -618,6 +618,34 @@ def canvas():
     return CanvasView
 
 
+@pytest.fixture
+def page(chromium):
+    """A fresh page (1400 x 1000, downloads accepted) in its own headless Chromium."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = chromium(p)
+        yield browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+        browser.close()
+
+
+def sign_in(page, url: str, user: str, password: str) -> None:
+    """Sign in on Gradio's login page at ``url`` and wait for the viewer to say who reviews."""
+    from playwright.sync_api import expect
+
+    page.goto(url)
+    page.locator("input[type=text]").fill(user)
+    page.locator("input[type=password]").fill(password)
+    page.get_by_role("button", name="Login").click()
+    expect(page.locator("#reviewer")).to_contain_text(f"Reviewing as {user}")
+
+
+@pytest.fixture(scope="session")
+def signed_in():
+    """``signed_in(page, url, user, password)``: :func:`sign_in`."""
+    return sign_in
+
+
 # --- devices -----------------------------------------------------------------------------------------------
 @pytest.fixture(scope="session")
 def torch_device() -> str:

@@ -34,17 +34,6 @@ def served(tmp_path_factory, make_model, four_class_spec, start_viewer):
     return start_viewer(segmenter, build={"examples_dir": examples}), segmenter
 
 
-@pytest.fixture
-def page(chromium):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = chromium(p)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
-        yield page
-        browser.close()
-
-
 def opened(view, url, image) -> dict:
     """Open the page at ``url`` and upload ``image``; the canvas's state once it shows it."""
     view.page.goto(url)
@@ -298,38 +287,32 @@ def reviewing(tmp_path_factory, tiny_model, start_viewer):
     store.close()
 
 
-def sign_in(page, url: str, user: str, password: str) -> None:
-    from playwright.sync_api import expect
-
-    page.goto(url)
-    page.locator("input[type=text]").fill(user)  # Gradio's login page
-    page.locator("input[type=password]").fill(password)
-    page.get_by_role("button", name="Login").click()
-    expect(page.locator("#reviewer")).to_contain_text(f"Reviewing as {user}")
-
-
-def test_feedback_panel_in_chromium(reviewing, page, canvas, scan, speckle_image):
+def test_feedback_panel_in_chromium(reviewing, page, canvas, signed_in, scan, speckle_image):
     from playwright.sync_api import expect
 
     url, store, segmenter = reviewing
     predicted = segmenter.predict(speckle_image, Prompt().add_click(140, 60)).predicted_class
     other = next(c for c in ("benign", "malignant") if c != predicted)
-    sign_in(page, url, "ann", "pw")
-    submit, note = page.locator("#submit"), page.locator("#review-note")
-    expect(note).to_contain_text("Outline a lesion to review it")
-    expect(submit).to_be_disabled()
+    signed_in(page, url, "ann", "pw")
+    submit, note = page.locator("#submit"), page.locator("#canvas .lc-review")  # the canvas says what is saved
     page.locator("#upload input[type=file]").set_input_files(scan)
     view = canvas(page)
     view.wait_picture()
+    expect(note).to_contain_text("Outline a lesion to review it")
+    page.locator("#verdict").get_by_label("Agree", exact=True).check()
+    page.locator("#rating").get_by_label("3", exact=True).check()
+    submit.click()  # nothing outlined yet: told so, nothing stored
+    expect(page.locator("#canvas .lc-message")).to_contain_text("Not saved: outline a lesion first")
     view.click(140, 60)
-    expect(note).to_contain_text("Not saved yet")
-    expect(submit).to_be_enabled()
+    expect(note).to_contain_text("not saved yet")
 
     expect(page.locator("#corrected")).to_be_hidden()
     page.locator("#verdict").get_by_label("Disagree").check()
     page.locator("#rating").get_by_label("4", exact=True).check()
     submit.click()  # no corrected class yet: told so, nothing stored
-    expect(note).to_contain_text("Not saved: a reviewer who disagrees must give the corrected class")
+    expect(page.locator("#canvas .lc-message")).to_contain_text(
+        "Not saved: a reviewer who disagrees must give the corrected class"
+    )
     assert store.count() == 0
 
     page.locator("#corrected input").click()
@@ -337,24 +320,27 @@ def test_feedback_panel_in_chromium(reviewing, page, canvas, scan, speckle_image
     page.locator("#accepted").get_by_role("checkbox").check()
     page.locator("#comment textarea").fill("margin slightly generous")
     submit.click()
-    expect(note).to_contain_text("Saved as #1")
-    expect(submit).to_be_disabled()  # no second record for this outline
+    expect(note).to_contain_text("saved as #1")
     expect(page.locator("#verdict").get_by_label("Disagree")).not_to_be_checked()  # the form starts afresh
     (record,) = store.iter_records()
     assert (record.reviewer, record.agree, record.corrected_class) == ("ann", False, other)
     assert (record.outline_rating, record.accepted, record.comment) == (4, True, "margin slightly generous")
     assert record.prompt.to_dict() == {"clicks": [{"x": 140, "y": 60, "positive": True}]}
+    page.locator("#verdict").get_by_label("Agree", exact=True).check()
+    page.locator("#rating").get_by_label("4", exact=True).check()
+    submit.click()  # a second press for the same outline stores nothing
+    expect(page.locator("#canvas .lc-message")).to_contain_text("already saved as #1")
+    assert store.count() == 1
 
     view.click(150, 70)  # a corrective click: a new outline to review
-    expect(note).to_contain_text("Not saved yet")
-    expect(submit).to_be_enabled()
+    expect(note).to_contain_text("not saved yet")
     view.key("z")  # undo: the outline saved as #1 again
-    expect(note).to_contain_text("Saved as #1")
+    expect(note).to_contain_text("saved as #1")
 
 
-def test_the_canvas_answers_only_its_signed_in_user(reviewing, page, canvas, scan):
+def test_the_canvas_answers_only_its_signed_in_user(reviewing, page, canvas, signed_in, scan):
     url, _, _ = reviewing
-    sign_in(page, url, "ann", "pw")
+    signed_in(page, url, "ann", "pw")
     page.locator("#upload input[type=file]").set_input_files(scan)
     view = canvas(page)
     view.wait_picture()
@@ -365,7 +351,7 @@ def test_the_canvas_answers_only_its_signed_in_user(reviewing, page, canvas, sca
     config = page.request.get(f"{url}config").json()
     (component,) = [c["id"] for c in config["components"] if c.get("props", {}).get("elem_id") == "canvas"]
     body = {"session_hash": "x", "component_id": component, "fn_name": "canvas_act"}
-    body["data"] = {"key": key, "picture": picture, "actions": [{"kind": "click", "x": 150, "y": 70, "positive": True}]}
+    body["data"] = {"key": key, "picture": picture, "actions": [{"x": 150, "y": 70, "positive": True}]}
     endpoint = f"{url}gradio_api/component_server"
     assert httpx.post(endpoint, json=body).status_code == 401  # nobody signed in
     with httpx.Client() as bob:

@@ -25,7 +25,7 @@ def test_the_image_border_counts_as_outside():
     assert (click.x, click.y, click.positive) == (2.0, 2.0, True)
 
 
-def test_the_deeper_error_wins_and_a_tie_goes_to_the_missed_lesion():
+def test_the_deeper_error_wins_and_a_tie_goes_to_the_false_outline_as_in_ritm():
     ref = _square((20, 30), 5, 12, 5, 12)  # 7 x 7 lesion, entirely missed: depth 4
     pred = _square((20, 30), 5, 10, 18, 23)  # 5 x 5 false positive elsewhere: depth 3
     assert next_click(pred, ref).positive
@@ -33,8 +33,8 @@ def test_the_deeper_error_wins_and_a_tie_goes_to_the_missed_lesion():
     click = next_click(pred, ref)
     assert not click.positive and (click.x, click.y) == (21.0, 8.0)
     pred = _square((20, 30), 5, 12, 18, 25)  # 7 x 7 false positive: depth 4 = 4, a tie
-    click = next_click(pred, ref)
-    assert click.positive and (click.x, click.y) == (8.0, 8.0)
+    click = next_click(pred, ref)  # RITM: is_positive = fn_max_dist > fp_max_dist
+    assert not click.positive and (click.x, click.y) == (21.0, 8.0)
 
 
 def test_never_clicks_a_pixel_already_clicked():

@@ -85,6 +85,25 @@ def test_replay_equals_the_history_sent_one_click_at_a_time(iterative, speckle_i
     assert np.array_equal(iterative.replay(speckle_image, boxed).mask, iterative.predict(speckle_image, boxed).mask)
 
 
+def test_clicks_before_a_box_change_nothing(iterative, speckle_image):
+    """[clicks, box, corrections] and [box, corrections] give the same outline, replayed or in one pass."""
+    box_first = Prompt().add_box(100, 20, 180, 100).add_click(175, 95, False).add_click(110, 30)
+    strays = Prompt().add_click(3, 3).add_click(150, 60, False).add_click(60, 100)
+    history = Prompt(strays.inputs + box_first.inputs)
+    alone = iterative.replay(speckle_image, box_first)
+    assert np.array_equal(iterative.replay(speckle_image, history).mask, alone.mask)
+    assert iterative.replay(speckle_image, history).class_probs == alone.class_probs
+    stepped = [p.mask for _, p in iterative.replay_steps(iterative.prepare(speckle_image), history)]
+    assert np.array_equal(stepped[-1], alone.mask) and not np.array_equal(stepped[2], stepped[3])
+    before_last = iterative.replay(speckle_image, history.undo()).mask
+    assert np.array_equal(iterative.replay(speckle_image, history, before_last).mask, alone.mask)
+    shown = iterative.replay(speckle_image, strays).mask  # the outline shown when the box is drawn: not used
+    boxed = Prompt(strays.inputs + box_first.inputs[:1])
+    assert np.array_equal(
+        iterative.predict(speckle_image, boxed, shown).mask, iterative.predict(speckle_image, boxed).mask
+    )
+
+
 def test_predict_history_matches_requests_sent_one_at_a_time(tmp_path, iterative, speckle_image):
     """liverclick predict: a history of k clicks gives the outline of k requests each sent with the previous
     answer as previous_mask."""

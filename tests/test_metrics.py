@@ -53,7 +53,7 @@ def test_lesion_mask_at_the_model_resolution_matches_the_image_size_map():
     yy, xx = np.mgrid[:64, :64]
     prob = np.clip(1.2 - np.hypot(xx - 30.3, yy - 20.6) / 12, 0, 1).astype(np.float32)  # a soft disk
     prob[50:60, 50:60] = 0.9  # a blob elsewhere, dropped
-    frame = Letterbox.around(300, 200, 64, (120, 50, 180, 110), 1.5, 16)  # a zoomed region, 90 px
+    frame = Letterbox.around(300, 200, 64, extent=(120, 50, 180, 110), context=1.5, min_side=16)  # 90 px
     mask = lesion_mask(prob, frame, 0.5, np.array([[150, 80]]))
     full = frame.model_to_image(prob) >= 0.5
     disk = full.copy()

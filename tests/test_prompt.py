@@ -30,6 +30,21 @@ def test_the_last_box_is_in_force_and_undo_restores_the_previous_one():
     assert p.undo().box == Box(0, 0, 10, 10)
 
 
+def test_a_box_starts_a_new_object_and_undo_steps_back_one_entry_of_the_history():
+    clicks = Prompt().add_click(5, 5).add_click(8, 3, positive=False)
+    boxed = clicks.add_box(30, 50, 10, 10)
+    refined = boxed.add_click(12, 12, positive=False)
+    alone = Prompt().add_box(10, 10, 30, 50).add_click(12, 12, positive=False)
+    assert refined.in_force == alone.inputs and refined.all_clicks() == alone.all_clicks()
+    assert refined.box == alone.box and refined.clicks == alone.clicks == (Click(12, 12, False),)
+    for positive in (True, False):
+        np.testing.assert_array_equal(refined.points(positive), alone.points(positive))
+    assert boxed.starts_afresh and not refined.starts_afresh and not clicks.starts_afresh
+    assert refined.undo() == boxed and boxed.undo() == clicks  # undoing the box brings the clicks back
+    assert clicks.in_force == clicks.inputs and clicks.box is None
+    assert Prompt().add_click(1, 1, positive=False).add_box(0, 0, 9, 9).validate(10, 10)  # the box has its lesion
+
+
 @pytest.mark.parametrize(
     "prompt, message",
     [

@@ -15,13 +15,14 @@ from core.cli import main as cli_main
 from core.metrics import cohen_kappa, jaccard
 from core.prompt import Click, Prompt
 from core.runtime import Segmenter
-from webapp import session as sess
+from webapp import tab
 from webapp.feedback.store import FeedbackStore
 from webapp.handlers import Viewer
 from webapp.review.cases import WorklistError, deepest_point, read_worklist
 from webapp.review.desk import Desk
 from webapp.review.ordering import class_uncertainty, first_answer, jittered, serving_order
 from webapp.review.worklist import Worklists
+from webapp.text import ORGANISERS_ONLY
 
 CLASSES = ("benign", "malignant")
 N = 8
@@ -130,21 +131,21 @@ def test_a_review_session_from_creation_to_the_agreement_export(db_url, worklist
         desk = Desk(Viewer(segmenter, store))
 
         # ann works through the page: the next case opens with the model's outline, she corrects and saves.
-        page = sess.Session()
+        page = tab.Tab(key="ann-folder/tab")
         for k in range(N):
             page = desk.open(page, "pilot", "ann", None)
             assert page.case.position == k and page.prediction is not None  # never a case she has done
             assert page.prompt == cases[k].prompt and np.array_equal(page.prediction.mask, cases[k].model_mask)
             x, y = page.prompt.all_clicks()[0].x, page.prompt.all_clicks()[0].y
-            page = sess.click(segmenter, page, x + 2, y)  # a corrective click
+            page = tab.click(segmenter, page, x + 2, y)  # a corrective click
             review = _review(page, ann_classes[k])
-            page = sess.submit_review(store, segmenter, page, "ann", review)
+            page = tab.submit_review(store, segmenter, page, "ann", review)
         with pytest.raises(WorklistError, match="all 8 cases of session 'pilot' are reviewed"):
             desk.open(page, "pilot", "ann", None)
         with pytest.raises(Exception, match="you are not a reviewer of session 'pilot'"):
             desk.open(page, "pilot", "eve", None)
         again = desk.open(page, "pilot", "ann", 1)  # she goes back to case 2 and changes her mind
-        sess.submit_review(store, segmenter, again, "ann", _review(again, "malignant"))
+        tab.submit_review(store, segmenter, again, "ann", _review(again, "malignant"))
         ann_classes[1] = "malignant"
 
         # bob works through the API: the next case, then his review of it with his own prompt.
@@ -203,9 +204,9 @@ def test_a_review_session_from_creation_to_the_agreement_export(db_url, worklist
     assert manifest and all(r["review_session"] == str(session.id) and r["review_case"] for r in manifest)
 
 
-def _review(page: sess.Session, label: str) -> sess.Review:
+def _review(page: tab.Tab, label: str) -> tab.Review:
     agree = page.prediction.predicted_class == label
-    return sess.Review(agree, 4, True, None if agree else label, "")
+    return tab.Review(agree=agree, outline_rating=4, accepted=True, corrected_class=None if agree else label)
 
 
 def _csv(path: Path) -> list[dict]:
@@ -215,7 +216,7 @@ def _csv(path: Path) -> list[dict]:
 
 def test_the_panels_show_reviewers_their_own_progress_and_organisers_the_report(db_url, worklist, tiny_model):
     from webapp.accounts import Account, Accounts
-    from webapp.review.panel import ORGANISERS_ONLY, ReviewPanels
+    from webapp.review.panel import ReviewPanels
 
     create = ["review", "create", "--db", db_url, "--name", "pilot", "--manifest", str(worklist), "--reviewers", "ann"]
     assert cli_main([*create, "--model", str(tiny_model)]) == 0
@@ -227,8 +228,10 @@ def test_the_panels_show_reviewers_their_own_progress_and_organisers_the_report(
         sessions, line, box, organiser, every = panels.on_load(ann)
         assert sessions.choices == [("pilot", "pilot")] and box.visible and line.startswith("8 cases")
         assert not organiser.visible and every.choices == []
-        *outputs, line = panels.on_next(sess.Session(), "pilot", ann)
-        assert outputs[0].case.position == 0 and line == f"**Case 1 of {N}** · 0 reviewed · next: case 1"
+        key, canvas, line = panels.on_next("", "pilot", ann)
+        assert panels.desk.viewer.tabs.get(key, "ann").case.position == 0 and canvas["overlay"]["outline"]
+        assert line == f"**Case 1 of {N}** · 0 reviewed · next: case 1"
+        assert panels.on_progress(key, "pilot", ann) == line
         assert panels.on_report("pilot", ann) == (ORGANISERS_ONLY, None, None, None)
         report, progress, jaccard, kappa = panels.on_report("pilot", org)
         assert "| ann | 0 of 8 |" in report and list(progress["reviewed"]) == [0] and kappa.empty

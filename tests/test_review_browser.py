@@ -51,22 +51,16 @@ def worklist_server(tiny_model, start_viewer, tmp_path, image_bytes):
     store.close()
 
 
-def sign_in(browser, url: str, user: str):
-    from playwright.sync_api import expect
-
-    page = browser.new_page(viewport={"width": 1400, "height": 1100})
-    page.goto(url)
-    page.locator("input[type=text]").fill(user)  # Gradio's login page
-    page.locator("input[type=password]").fill(LOGINS[user])
-    page.get_by_role("button", name="Login").click()
-    expect(page.locator("#reviewer")).to_contain_text(f"Reviewing as {user}")
-    return page
-
-
-def test_two_reviewers_work_through_a_worklist_to_the_agreement_report(worklist_server, chromium, canvas):
+def test_two_reviewers_work_through_a_worklist_to_the_agreement_report(worklist_server, chromium, canvas, signed_in):
     from playwright.sync_api import expect, sync_playwright
 
     url, store, predicted = worklist_server
+
+    def sign_in(browser, url: str, user: str):
+        page = browser.new_page(viewport={"width": 1400, "height": 1100})
+        signed_in(page, url, user, LOGINS[user])
+        return page
+
     with sync_playwright() as p:
         browser = chromium(p)
         for user in ("ann", "bob"):
@@ -93,7 +87,7 @@ def test_two_reviewers_work_through_a_worklist_to_the_agreement_report(worklist_
                 page.locator("#rating").get_by_label("4", exact=True).check()
                 page.locator("#accepted").get_by_role("checkbox").check()
                 page.locator("#submit").click()
-                expect(page.locator("#review-note")).to_contain_text("Saved as #")
+                expect(page.locator("#canvas .lc-review")).to_contain_text("saved as #")
                 expect(progress).to_contain_text(f"{k} reviewed")
             expect(progress).to_contain_text("all reviewed")
             page.close()

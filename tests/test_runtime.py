@@ -87,7 +87,7 @@ def test_a_prepared_image_keeps_the_encoded_channel_of_recent_regions(tiny_model
 
     seg = Segmenter(tiny_model, provider="cpu")
     prepared = seg.prepare(speckle_image)
-    assert prepared.channel(prepared.frame, seg.spec) is prepared.image_channel
+    assert prepared.channel(prepared.whole, seg.spec) is prepared.image_channel
     frames = [Letterbox(200, 120, 64, (10 * k, 5, 10 * k + 80, 85)) for k in range(REGIONS_KEPT + 1)]
     first = prepared.channel(frames[0], seg.spec)
     assert prepared.channel(frames[0], seg.spec) is first

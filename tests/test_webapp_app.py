@@ -10,6 +10,7 @@ import core.models
 from core.cli import main as cli_main
 from core.runtime import Segmenter
 from webapp import app as webapp
+from webapp import text
 from webapp.feedback.migrations import MIGRATIONS
 from webapp.feedback.store import FeedbackStore
 
@@ -102,8 +103,8 @@ def test_segment_endpoint_refuses_bad_files(client, tmp_path):
 
 def test_page_has_the_notice_model_panel_and_examples_hook(segmenter, tmp_path):
     config = webapp.build_demo(segmenter, examples_dir=tmp_path).config
-    text = json.dumps(config, default=str)
-    assert "Research tool, not for diagnosis." in text and "synthetic liver phantoms" in text
+    page = json.dumps(config, default=str)
+    assert "Research tool, not for diagnosis." in page and "synthetic liver phantoms" in page
     assert not any(c["type"] == "dataset" for c in config["components"])  # no example images: no gallery
     cv2.imwrite(str(tmp_path / "phantom.png"), np.zeros((32, 32), np.uint8))
     config = webapp.build_demo(segmenter, examples_dir=tmp_path).config
@@ -111,7 +112,7 @@ def test_page_has_the_notice_model_panel_and_examples_hook(segmenter, tmp_path):
 
 
 def test_model_card_markdown(segmenter):
-    card = webapp.model_card_markdown(segmenter)
+    card = text.model_card_markdown(segmenter)
     assert "**tiny-four**, version 3, running on CPUExecutionProvider" in card
     assert "Research tool, not for diagnosis." in card
     assert "cyst, hemangioma, metastasis (malignant), hcc (malignant)" in card

@@ -1,4 +1,4 @@
-"""What the canvas is given, without a browser: the overlay's polygons and words, and the tabs' newest sessions."""
+"""What the canvas is given, without a browser: the overlay's polygons and words, and the tabs held by key."""
 
 import dataclasses
 import threading
@@ -9,21 +9,21 @@ import cv2
 import numpy as np
 import pytest
 
-from webapp import session as sess
+from webapp import tab
 from webapp.files import owner
-from webapp.overlay import outline_polygons, overlay
+from webapp.overlay import outline_polygons, overlay, review_line
 from webapp.tabs import TabError, Tabs
 
 
 @pytest.fixture
 def outlined(segmenter, speckle_image):
-    opened = sess.open_image(
+    opened = tab.open_image(
         segmenter,
-        sess.Session(key=f"{owner('ann')}/tab"),
+        tab.Tab(key=f"{owner('ann')}/tab"),
         cv2.imencode(".png", speckle_image)[1].tobytes(),
         name="s.png",
     )
-    return sess.click(segmenter, opened, 140, 60)
+    return tab.click(segmenter, opened, 140, 60)
 
 
 def test_outline_polygons_trace_each_blob_through_its_boundary_pixels():
@@ -40,18 +40,21 @@ def test_outline_polygons_trace_each_blob_through_its_boundary_pixels():
 
 
 def test_overlay_holds_inputs_outline_diameter_and_result(segmenter, outlined):
-    boxed = sess.click(segmenter, sess.box(segmenter, outlined, 120, 40, 160, 80), 100, 60, positive=False)
+    boxed = tab.click(segmenter, tab.box(segmenter, outlined, 120, 40, 160, 80), 100, 60, positive=False)
     o = overlay(boxed, segmenter, "a message")
-    assert o["inputs"] == [{"box": [120, 40, 160, 80]}, {"x": 100, "y": 60, "positive": False}]
-    assert o["version"] == boxed.version and o["can_undo"] and o["message"] == "a message"
+    assert o["inputs"] == [{"box": [120, 40, 160, 80]}, {"x": 100, "y": 60, "positive": False}]  # in force
+    assert o["version"] == boxed.version and o["can_undo"] and o["message"] == "a message" and o["review"] is None
+    assert overlay(boxed, segmenter, reviews=True)["review"] == review_line(boxed)
     assert o["outline"] == outline_polygons(boxed.prediction.mask)
     assert o["diameter"] == [list(e) for e in boxed.measurements.diameter_endpoints]
     r = o["result"]
     assert r["classes"] == sorted(r["classes"], key=lambda c: -c["p"]) and len(r["classes"]) == 4
     assert {c["name"] for c in r["classes"] if c["malignant"]} == {"metastasis", "hcc"}
-    assert r["malignant_prob"] == pytest.approx(boxed.prediction.malignant_prob) and r["calibrated"] is False
+    assert {c["label"] for c in r["classes"]} >= {"hcc (malignant)", "cyst"}
+    assert r["malignant_prob"] == pytest.approx(boxed.prediction.malignant_prob)
+    assert r["malignant_label"] == "Malignant (model output, not calibrated)"
     assert r["operating_points"] == [] and dict(r["rows"])["Longest diameter"].endswith(" px")
-    empty = overlay(sess.clear(boxed), segmenter)
+    empty = overlay(tab.clear(boxed), segmenter)
     assert empty["outline"] == [] and empty["result"] is None and empty["diameter"] is None
 
 
@@ -70,23 +73,27 @@ def test_operating_points_are_said_with_what_they_mean(segmenter, outlined):
         "chosen on validation images so that 90% of the malignant lesions there scored at or above it"
         in (first["meaning"])
     )
-    assert "not a 90% chance of cancer" in first["meaning"] and r["calibrated"] is True
+    assert (
+        "not a 90% chance of cancer" in first["meaning"]
+        and r["malignant_label"] == "Malignant (calibrated probability)"
+    )
 
 
-def test_tabs_hold_the_newest_session_for_its_owner_only():
+def test_tabs_hold_each_tab_for_its_owner_only_and_stamp_its_versions():
     tabs = Tabs(capacity=2, ttl_s=60)
     key = f"{owner('ann')}/one"
-    first = tabs.put(sess.Session(key=key, version=3))
-    assert tabs.get(key, "ann") is first and tabs.latest(sess.Session(key=key, version=1)) is first
-    stale = tabs.put(sess.Session(key=key, version=2))  # from an event that started from an older state
-    assert stale.version == 4 and tabs.latest(first) is stale
+    first = tabs.put(tab.Tab(key=key))
+    assert tabs.get(key, "ann") is first and first.version == 1
+    second = tabs.put(tab.Tab(key=key))  # a newer state, whatever version it carried
+    assert second.version == 2 and tabs.get(key, "ann") is second
     with pytest.raises(TabError, match="another login"):
         tabs.get(key, "bob")
     with pytest.raises(TabError, match="expired"):
         tabs.get("nobody/tab", "ann")
-    assert tabs.latest(sess.Session()) == sess.Session()  # a tab without an image is not held
-    tabs.put(sess.Session(key=f"{owner('ann')}/two"))
-    tabs.put(sess.Session(key=f"{owner('ann')}/three"))  # over capacity: the least recently used goes
+    with pytest.raises(TabError, match="expired"), tabs.hold("nobody/tab", "ann"):
+        pass
+    tabs.put(tab.Tab(key=f"{owner('ann')}/two"))
+    tabs.put(tab.Tab(key=f"{owner('ann')}/three"))  # over capacity: the least recently used goes
     with pytest.raises(TabError, match="expired"):
         tabs.get(key, "ann")
     tabs.drop(f"{owner('ann')}/two")
@@ -94,18 +101,20 @@ def test_tabs_hold_the_newest_session_for_its_owner_only():
         tabs.get(f"{owner('ann')}/two", "ann")
 
 
-def test_tabs_expire_and_apply_one_input_at_a_time(monkeypatch):
+def test_tabs_expire_and_apply_one_change_at_a_time():
     tabs = Tabs(capacity=10, ttl_s=0.05)
     key = f"{owner(None)}/tab"
-    tabs.put(sess.Session(key=key))
+    tabs.put(tab.Tab(key=key))
     assert tabs.get(key, None).key == key
     time.sleep(0.1)
     with pytest.raises(TabError, match="expired"):
         tabs.get(key, None)
+    tabs = Tabs(capacity=10, ttl_s=60)
+    tabs.put(tab.Tab(key=key))
     order = []
 
     def work(name):
-        with tabs.turn(key):
+        with tabs.hold(key, None):
             order.append((name, "in"))
             time.sleep(0.05)
             order.append((name, "out"))

@@ -1,5 +1,6 @@
-"""The viewer's event handlers called directly, as Gradio calls them, without a server or a browser."""
+"""The viewer's handlers and API called directly, as Gradio calls them, without a server or a browser."""
 
+import base64
 import json
 import logging
 import shutil
@@ -14,34 +15,27 @@ import pytest
 from gradio import FileData
 from gradio.utils import get_upload_folder
 
-from webapp.canvas import act, picture_url
+from webapp.api import Api
+from webapp.canvas import picture_url
 from webapp.feedback.store import FeedbackStore
-from webapp.handlers import INTERNAL_ERROR, NO_STORE, Viewer
-from webapp.session import Session
+from webapp.handlers import Viewer
+from webapp.text import INTERNAL_ERROR, NO_STORE
 
 ANN = SimpleNamespace(username="ann")  # what Gradio passes as gr.Request for a signed-in reviewer
-OUTPUTS = ("state", "canvas", "mask", "report", "submit", "note")
-
-
-def shown(outputs) -> SimpleNamespace:
-    """A page event's six outputs by name."""
-    assert len(outputs) == len(OUTPUTS)
-    return SimpleNamespace(**dict(zip(OUTPUTS, outputs, strict=True)))
-
-
-def settled(outputs) -> SimpleNamespace:
-    """The settle event's outputs (all but the canvas) by name."""
-    return shown((outputs[0], None, *outputs[1:]))
 
 
 def click(x, y, positive=True) -> dict:
-    return {"kind": "click", "x": x, "y": y, "positive": positive}
+    return {"x": x, "y": y, "positive": positive}
 
 
-def call(viewer, session, actions) -> dict:
-    """The canvas's call with ``actions`` made on the picture ``session``'s tab shows."""
-    tab = viewer.tabs.latest(session)
-    return {"key": tab.key, "picture": picture_url(tab), "actions": actions}
+def call(viewer, key, actions) -> dict:
+    """The canvas's call with ``actions`` made on the picture tab ``key`` shows."""
+    return {"key": key, "picture": picture_url(viewer.tabs.get(key, "ann")), "actions": actions}
+
+
+def downloaded(viewer, key, kind) -> bytes:
+    answer = viewer.download({"key": key, "kind": kind}, "ann")
+    return base64.b64decode(answer["base64"])
 
 
 @pytest.fixture
@@ -61,103 +55,103 @@ def upload(tmp_path):
 
 @pytest.fixture
 def opened(segmenter, scan, upload):
-    """``opened(viewer) -> Session``: the scan uploaded to ``viewer``."""
-    return lambda viewer: viewer.on_file(Session(), upload(scan), ANN)[0]
+    """``opened(viewer) -> key``: the scan uploaded to ``viewer``; the tab's key."""
+    return lambda viewer: viewer.on_file("", upload(scan), ANN)[0]
 
 
-def test_upload_shows_the_picture_once_then_clicks_outline_classify_and_offer_downloads(segmenter, scan, upload):
+def test_upload_shows_the_picture_once_then_each_click_answers_with_everything_and_downloads_on_demand(
+    segmenter, scan, upload
+):
     viewer = Viewer(segmenter)
     path = upload(scan)
-    *outputs, frames = viewer.on_file(Session(), path, ANN)
+    key, canvas, frames = viewer.on_file("", path, ANN)
     assert not Path(path).exists()  # read into memory and removed from disk at once
-    page = shown(outputs)
-    assert page.state.image.width == 200 and frames.visible is False
-    image = page.canvas["image"]
-    assert (image["width"], image["height"]) == (200, 120) and image[
-        "url"
-    ] == f"gradio_api/file={page.state.image_file}"
-    assert np.array_equal(cv2.imread(page.state.image_file, cv2.IMREAD_GRAYSCALE), page.state.image.pixels)
-    assert page.canvas["key"] == page.state.key and page.canvas["overlay"]["result"] is None
-    assert page.mask.interactive is False and page.submit.interactive is False
+    tab = viewer.tabs.get(key, "ann")
+    assert tab.image.width == 200 and frames.visible is False and canvas["key"] == key
+    image = canvas["image"]
+    assert (image["width"], image["height"]) == (200, 120) and image["url"] == f"gradio_api/file={tab.image_file}"
+    assert np.array_equal(cv2.imread(tab.image_file, cv2.IMREAD_GRAYSCALE), tab.image.pixels)
+    assert canvas["overlay"]["result"] is None and "error" in viewer.download({"key": key, "kind": "mask"}, "ann")
 
-    answer = act(viewer, call(viewer, page.state, [click(140, 60)]), "ann")
-    overlay = answer["overlay"]
+    overlay = viewer.act(call(viewer, key, [click(140, 60)]), "ann")["overlay"]
     assert overlay["inputs"] == [{"x": 140, "y": 60, "positive": True}] and overlay["outline"]
     assert "Outlined from 1 input" in overlay["status"] and overlay["result"]["rows"][0][0] == "Area"
-    page = settled(viewer.on_settle(page.state))
-    assert page.state.prediction.mask[60, 140] and page.mask.interactive and page.submit.interactive
-    report = json.loads(Path(page.report.value["path"]).read_text())
+    assert overlay["review"] is None  # no store: nothing to say about reviews
+    tab = viewer.tabs.get(key, "ann")
+    assert tab.prediction.mask[60, 140] and not list(Path(tab.image_file).parent.parent.glob("*/*mask*"))
+    report = json.loads(downloaded(viewer, key, "report"))  # made when asked for, not per input
     assert report["prompt"] == {"clicks": [{"x": 140, "y": 60, "positive": True}]}
-    mask = cv2.imread(page.mask.value["path"], cv2.IMREAD_GRAYSCALE)
-    assert np.array_equal(mask > 0, page.state.prediction.mask)
-    assert viewer.canvas_value(page.state)["image"]["url"] == image["url"]  # the picture is not sent again
+    mask = cv2.imdecode(np.frombuffer(downloaded(viewer, key, "mask"), np.uint8), cv2.IMREAD_GRAYSCALE)
+    assert np.array_equal(mask > 0, tab.prediction.mask)
+    assert viewer.download({"key": key, "kind": "mask"}, "ann")["name"] == "scan_mask.png"
+    assert "does not understand" in viewer.download({"key": key, "kind": "secrets"}, "ann")["error"]
+    assert "another login" in viewer.download({"key": key, "kind": "mask"}, "bob")["error"]
 
-    *cleared, frames = viewer.on_file(page.state, None, ANN)  # the upload removed
-    assert shown(cleared).state.image is None and shown(cleared).state.key == page.state.key
+    key2, cleared, _ = viewer.on_file(key, None, ANN)  # the upload removed
+    assert key2 == key and viewer.tabs.get(key, "ann").image is None and cleared["image"] is None
 
 
-def test_canvas_inputs_apply_in_order_to_the_newest_session(segmenter, opened):
+def test_canvas_inputs_apply_in_order_and_undo_steps_back_through_the_one_history(segmenter, opened):
     viewer = Viewer(segmenter)
-    stale = opened(viewer)
-    actions = [click(140, 60), click(150, 70), click(100, 60, False), {"kind": "undo"}, click(160, 50)]
-    overlay = act(viewer, call(viewer, stale, actions), "ann")["overlay"]
+    key = opened(viewer)
+    actions = [click(140, 60), click(150, 70), click(100, 60, False), "undo", click(160, 50)]
+    overlay = viewer.act(call(viewer, key, actions), "ann")["overlay"]
     assert [(i["x"], i["positive"]) for i in overlay["inputs"]] == [(140, True), (150, True), (160, True)]
-    newest = viewer.tabs.latest(stale)
-    assert len(newest.history) == 3 and newest.version == overlay["version"] > stale.version
-    boxed = act(viewer, call(viewer, stale, [{"kind": "box", "box": [120, 40, 160, 80]}]), "ann")
-    assert boxed["overlay"]["inputs"] == [{"box": [120, 40, 160, 80]}] and boxed["overlay"]["can_undo"]
-    assert act(viewer, call(viewer, stale, [{"kind": "undo"}]), "ann")["overlay"]["inputs"][2]["x"] == 160
-    cleared = act(viewer, call(viewer, stale, [{"kind": "clear"}]), "ann")["overlay"]
+    tab = viewer.tabs.get(key, "ann")
+    assert len(tab.history) == 3 and tab.version == overlay["version"]
+    boxed = viewer.act(call(viewer, key, [{"box": [120, 40, 160, 80]}]), "ann")["overlay"]
+    assert boxed["inputs"] == [{"box": [120, 40, 160, 80]}] and boxed["can_undo"] and boxed["version"] > tab.version
+    assert viewer.act(call(viewer, key, ["undo"]), "ann")["overlay"]["inputs"][2]["x"] == 160
+    cleared = viewer.act(call(viewer, key, ["clear"]), "ann")["overlay"]
     assert cleared["inputs"] == [] and cleared["outline"] == [] and not cleared["can_undo"]
-    # A page event given the stale gr.State value starts from the newest session.
-    assert settled(viewer.on_settle(stale)).state.version == cleared["version"]
 
 
 def test_canvas_calls_are_checked_and_errors_said_in_the_overlay(segmenter, opened):
     viewer = Viewer(segmenter)
-    tab = opened(viewer)
-    assert "another login" in act(viewer, call(viewer, tab, []), None)["error"]
-    assert "another login" in act(viewer, call(viewer, tab, []), "bob")["error"]
-    assert "expired" in act(viewer, {"key": "public/nope", "actions": []}, "ann")["error"]
-    elsewhere = {**call(viewer, tab, [click(140, 60)]), "picture": "gradio_api/file=another/image.png"}
-    assert "image changed" in act(viewer, elsewhere, "ann")["error"]  # made on a picture no longer shown
-    assert viewer.tabs.latest(tab).prompt == tab.prompt
-    assert "does not understand" in act(viewer, ["not", "a", "dict"], "ann")["error"]
-    assert "at most 100" in act(viewer, call(viewer, tab, [{"kind": "undo"}] * 101), "ann")["error"]
-    out = act(viewer, call(viewer, tab, [click(140, 60), click(500, 5), click(150, 70)]), "ann")
+    key = opened(viewer)
+    tab = viewer.tabs.get(key, "ann")
+    assert "another login" in viewer.act(call(viewer, key, []), None)["error"]
+    assert "another login" in viewer.act(call(viewer, key, []), "bob")["error"]
+    assert "expired" in viewer.act({"key": "public/nope", "actions": []}, "ann")["error"]
+    elsewhere = {**call(viewer, key, [click(140, 60)]), "picture": "gradio_api/file=another/image.png"}
+    assert "image changed" in viewer.act(elsewhere, "ann")["error"]  # made on a picture no longer shown
+    assert viewer.tabs.get(key, "ann").prompt == tab.prompt
+    assert "does not understand" in viewer.act(["not", "a", "dict"], "ann")["error"]
+    assert "at most 100" in viewer.act(call(viewer, key, ["undo"] * 101), "ann")["error"]
+    out = viewer.act(call(viewer, key, [click(140, 60), click(500, 5), click(150, 70)]), "ann")
     overlay = out["overlay"]  # applied up to the click outside the image, which is explained
     assert len(overlay["inputs"]) == 1 and "outside the 200 x 120 image" in overlay["message"]
     for bad, message in (
-        ({"kind": "click", "x": "1", "y": 2}, "finite numbers"),
-        ({"kind": "box", "box": [1, 2]}, "four numbers"),
-        ({"kind": "zoom"}, "unknown input"),
-        ({"kind": "box", "box": [5, 5, 5, 30]}, "zero area"),
+        ({"x": "1", "y": 2}, "must be a number"),
+        ({"box": [1, 2]}, r"\[x0, y0, x1, y1\]"),
+        ({"kind": "zoom"}, "needs 'x' and 'y'"),
+        ({"box": [5, 5, 5, 30]}, "zero area"),
     ):
-        assert message in act(viewer, call(viewer, tab, [bad]), "ann")["overlay"]["message"]
+        assert message.replace("\\", "") in viewer.act(call(viewer, key, [bad]), "ann")["overlay"]["message"]
 
 
-def test_a_bad_upload_is_explained_and_the_session_kept(segmenter, opened, upload, tmp_path):
+def test_a_bad_upload_is_explained_and_the_tab_kept(segmenter, opened, upload, tmp_path):
     viewer = Viewer(segmenter)
-    opened = opened(viewer)
+    key = opened(viewer)
+    before = viewer.tabs.get(key, "ann")
     notes = tmp_path / "notes.png"
     notes.write_text("not an image")
     with pytest.warns(UserWarning, match="not an image file"):  # gr.Warning: a toast in the page
-        *outputs, _ = viewer.on_file(opened, upload(notes), ANN)
-    page = shown(outputs)
-    assert page.state.version == opened.version and page.state.image is opened.image
-    assert "not an image file" in page.canvas["overlay"]["message"]
+        key2, canvas, _ = viewer.on_file(key, upload(notes), ANN)
+    assert key2 == key and viewer.tabs.get(key, "ann") is before
+    assert "not an image file" in canvas["overlay"]["message"]
 
 
 def test_slow_and_broken_models_are_answered_with_a_message(faulty_segmenter, opened, caplog):
     model = faulty_segmenter()
     viewer = Viewer(model, time_limit_s=0.3)
-    opened = opened(viewer)
+    key = opened(viewer)
     model.delay = 1.0
-    overlay = act(viewer, call(viewer, opened, [click(140, 60)]), "ann")["overlay"]
+    overlay = viewer.act(call(viewer, key, [click(140, 60)]), "ann")["overlay"]
     assert "longer than the server's limit of 0.3 s" in overlay["message"] and overlay["inputs"] == []
     model.delay, model.fail = 0.0, True
     with caplog.at_level(logging.ERROR, logger="liverclick.webapp"):
-        overlay = act(viewer, call(viewer, opened, [click(140, 60)]), "ann")["overlay"]
+        overlay = viewer.act(call(viewer, key, [click(140, 60)]), "ann")["overlay"]
     assert INTERNAL_ERROR.split(" (")[0] in overlay["message"] and "a bug deep" not in overlay["message"]
     assert "a bug deep in the model code" in caplog.text and overlay["inputs"] == []
 
@@ -165,20 +159,25 @@ def test_slow_and_broken_models_are_answered_with_a_message(faulty_segmenter, op
 def test_submit_saves_the_review_once_and_clears_the_form(segmenter, opened, tmp_path):
     with FeedbackStore.open(tmp_path / "fb.db") as store:
         viewer = Viewer(segmenter, store)
-        opened = opened(viewer)
-        act(viewer, call(viewer, opened, [click(140, 60)]), "ann")
-        outlined = viewer.tabs.latest(opened)
+        key = opened(viewer)
+        assert viewer.act(call(viewer, key, [click(140, 60)]), "ann")["overlay"]["review"].endswith("not saved yet.")
+        outlined = viewer.tabs.get(key, "ann")
         with pytest.warns(UserWarning, match="say whether you agree"):
-            state, submit, note, *form = viewer.on_submit(opened, None, None, 4, True, "", ANN)
-        assert state is outlined and note.startswith("**Not saved:** say whether you agree") and store.count() == 0
-        state, submit, note, *form = viewer.on_submit(opened, "agree", None, 4, True, "fine", ANN)  # a stale state
-        assert state.feedback_id == 1 and "Saved as #1" in note and submit.interactive is False
+            canvas, *form = viewer.on_submit(key, None, None, 4, True, "", ANN)
+        assert canvas["overlay"]["message"].startswith("Not saved: say whether you agree") and store.count() == 0
+        canvas, *form = viewer.on_submit(key, "agree", None, 4, True, "fine", ANN)
+        assert viewer.tabs.get(key, "ann").feedback_id == 1 and "saved as #1" in canvas["overlay"]["review"]
         assert form[0] is None and form[1].visible is False and form[3:] == [False, ""]  # the form starts afresh
         (record,) = store.iter_records()
         assert record.reviewer == "ann" and record.comment == "fine" and record.prompt == outlined.prompt
+        with pytest.warns(UserWarning, match="already saved as #1"):  # pressing Submit again stores nothing
+            viewer.on_submit(key, "agree", None, 4, True, "fine", ANN)
+        assert store.count() == 1
+    storeless = Viewer(segmenter)
+    key = opened(storeless)
     with pytest.warns(UserWarning, match="keeps no feedback"):
-        _, _, note, *_ = Viewer(segmenter).on_submit(outlined, "agree", None, 4, True, "", ANN)
-    assert NO_STORE in note
+        canvas, *_ = storeless.on_submit(key, "agree", None, 4, True, "", ANN)
+    assert NO_STORE in canvas["overlay"]["message"]
 
 
 def test_verdict_and_sign_in_line():
@@ -189,7 +188,7 @@ def test_verdict_and_sign_in_line():
 
 def test_segment_and_feedback_endpoints(segmenter, scan, upload, tmp_path):
     prompt = json.dumps({"clicks": [{"x": 140, "y": 60, "positive": True}]})
-    viewer = Viewer(segmenter)  # its workspace holds the mask file while it lives
+    viewer = Api(Viewer(segmenter))  # its workspace holds the mask file while it lives
     mask_file, result = viewer.segment(FileData(path=upload(scan)), prompt, ANN)
     assert cv2.imread(mask_file.path, cv2.IMREAD_GRAYSCALE)[60, 140] == 255
     keys = ["class_probs", "predicted_class", "malignant_prob", "operating_points", "area_px", "measurements", "model"]
@@ -207,7 +206,7 @@ def test_segment_and_feedback_endpoints(segmenter, scan, upload, tmp_path):
     with pytest.raises(gr.Error, match="keeps no feedback"):
         viewer.feedback(FileData(path=upload(scan)), prompt, True, 4, True, ANN)
     with FeedbackStore.open(tmp_path / "fb.db") as store:
-        viewer = Viewer(segmenter, store)
+        viewer = Api(Viewer(segmenter, store))
         with pytest.raises(gr.Error, match="feedback needs a login"):
             viewer.feedback(FileData(path=upload(scan)), prompt, True, 4, True, SimpleNamespace(username=None))
         saved = viewer.feedback(FileData(path=upload(scan)), prompt, True, 4, True, ANN, comment="ok")

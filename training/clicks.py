@@ -199,8 +199,8 @@ def next_click(pred: np.ndarray, ref: np.ndarray, clicked: np.ndarray | None = N
     """RITM's clicker: the next click a user makes to correct ``pred`` towards ``ref``; None if nothing is wrong.
 
     The false negatives and the false positives each get a distance transform (the image border counts
-    as outside); the click goes to the deepest pixel of whichever reaches deeper (a tie goes to the
-    false negatives: a foreground click), never onto a pixel already clicked (``clicked``, bool). The
+    as outside); the click goes to the deepest pixel of whichever reaches strictly deeper (a tie goes to
+    the false positives: a background click, as in RITM), never onto a pixel already clicked (``clicked``, bool). The
     first click on an empty prediction therefore lands at the lesion's deepest point.
     """
     pred, ref = np.asarray(pred, bool), np.asarray(ref, bool)
@@ -211,7 +211,7 @@ def next_click(pred: np.ndarray, ref: np.ndarray, clicked: np.ndarray | None = N
     fn, fp = (float(d.max()) for d in depths)
     if max(fn, fp) <= 0:
         return None
-    positive = fn >= fp
+    positive = fn > fp
     depth = depths[0 if positive else 1]
     y, x = np.unravel_index(int(np.argmax(depth)), depth.shape)  # the first deepest pixel in raster order
     return Click(float(x), float(y), positive)

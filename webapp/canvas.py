@@ -1,36 +1,33 @@
 """The canvas view: the ultrasound image in the browser, drawn with its outline, inputs and result at any zoom.
 
-A ``gr.HTML`` component (no separate build): ``static/canvas.js`` draws its value (the tab's key, the picture,
-sent once per image or frame, and :func:`webapp.overlay.overlay`'s drawing) and sends every input to the server
-function ``canvas_act``, which runs :func:`act` outside Gradio's queue. Inputs made faster than answers come are
-queued in the page and sent together, applied here in order; after each answer has been drawn, the page fires
-the component's ``settle`` event, so that the rest of the page (downloads, feedback panel) catches up. Any page
-can show a session in it: give the component :meth:`webapp.handlers.Viewer.canvas_value` of the session.
+A ``gr.HTML`` component (no separate build): ``static/canvas.js`` (the view and its gestures) and
+``static/answers.js`` (the server's answers), one script, draw its value (:func:`canvas_value`: the tab's key, the
+picture, sent once per image or frame, and :func:`webapp.overlay.overlay`'s drawing) and send the inputs made on it
+to the server function ``canvas_act``, outside Gradio's queue: one call, whose answer is the tab's new drawing,
+words included. Inputs made faster than answers come wait in the page and go together in the next call, applied in
+order. The downloads (the mask, the report) are made when asked for, by ``canvas_file``. The page keeps no prompt
+of its own: the server holds the tab (webapp.tabs) and answers with what to draw.
 """
 
 from __future__ import annotations
 
-import logging
+import html
 from collections.abc import Callable
 from pathlib import Path
 
 import gradio as gr
-import numpy as np
+from starlette.responses import JSONResponse
 
-from core.imageio import ImageError
-from core.prompt import PromptError
-
-from . import session as sess
-from .deadline import INTERNAL_ERROR, RequestTimeout
-from .overlay import overlay
-from .tabs import TabError
+from .tab import Tab
+from .text import CANVAS, NOT_UNDERSTOOD
 
 STATIC = Path(__file__).resolve().parent / "static"
+SCRIPTS = ("canvas.js", "answers.js")  # one script: the view and its gestures, then the server's answers
 MAX_ACTIONS = 100  # inputs in one call
-NOT_UNDERSTOOD = "the viewer sent a request this server does not understand; reload the page"
-IMAGE_CHANGED = "the image changed before these inputs reached the server, so they were dropped; click again"
+DOWNLOADS = ("mask", "report")
 TEMPLATE = """
-<div class="lc-viewer" tabindex="0" aria-label="Ultrasound image: click on the lesion or drag a box around it">
+<div class="lc-viewer" tabindex="0" aria-label="Ultrasound image: click on the lesion or drag a box around it"
+  {words}>
   <div class="lc-toolbar" role="toolbar">
     <span class="lc-modes" role="radiogroup" aria-label="A click adds">
       <button type="button" data-mode="lesion" aria-pressed="true" title="A click adds a lesion point">
@@ -48,92 +45,75 @@ TEMPLATE = """
     <button type="button" data-act="fit" title="Fit the image (0)">Fit</button>
     <button type="button" data-act="save" title="Save the view as PNG">Save view</button>
     <button type="button" data-act="fullscreen" title="Full screen">Full screen</button>
+    <button type="button" data-download="mask" title="The outline as a PNG mask (0/255, the image's size)">
+      Mask (PNG)</button>
+    <button type="button" data-download="report" title="The prompt, probabilities and measurements">
+      Report (JSON)</button>
     <span class="lc-busy" aria-live="polite"></span>
   </div>
   <div class="lc-stage"><canvas class="lc-canvas"></canvas></div>
   <div class="lc-message" role="alert"></div>
   <div class="lc-status"></div>
+  <div class="lc-review"></div>
   <div class="lc-result"></div>
 </div>
-"""
+""".replace("{words}", " ".join(f'data-{name}="{html.escape(words)}"' for name, words in CANVAS.items()))
 
 
-def canvas_component(act_fn: Callable, elem_id: str = "canvas") -> gr.HTML:
-    """The canvas, its inputs answered by ``act_fn(data, request)`` (:meth:`webapp.handlers.Viewer.on_canvas`)."""
+class CanvasError(ValueError):
+    """A call the canvas's page would never make: the message says so."""
 
-    def canvas_act(data, request: gr.Request) -> dict:
-        return act_fn(data, request)
+
+def canvas_component(act: Callable, download: Callable, elem_id: str = "canvas") -> gr.HTML:
+    """The canvas, its inputs answered by ``act(data, request)`` and its downloads by ``download(data, request)``
+    (:meth:`webapp.handlers.Viewer.on_canvas`, :meth:`webapp.handlers.Viewer.on_download`)."""
+
+    # Answered as JSONResponse, which Gradio hands back as it is: FastAPI would otherwise walk every point of the
+    # outline through jsonable_encoder in Python (4.6 ms against 0.1 ms for json.dumps, on a BUSI example's answer).
+    def canvas_act(data, request: gr.Request) -> JSONResponse:
+        return JSONResponse(act(data, request))
+
+    def canvas_file(data, request: gr.Request) -> JSONResponse:
+        return JSONResponse(download(data, request))
 
     return gr.HTML(
         value=None,
         html_template=TEMPLATE,
         css_template=(STATIC / "canvas.css").read_text(encoding="utf-8"),
-        js_on_load=(STATIC / "canvas.js").read_text(encoding="utf-8"),
-        server_functions=[canvas_act],
+        js_on_load="\n".join((STATIC / name).read_text(encoding="utf-8") for name in SCRIPTS),
+        server_functions=[canvas_act, canvas_file],
         elem_id=elem_id,
         apply_default_css=False,
     )
 
 
-def picture_url(session: sess.Session) -> str | None:
-    """Where the page fetches the session's picture (of its image or frame), once it has been written."""
-    return f"gradio_api/file={session.image_file}" if session.image_file else None
+def canvas_value(tab: Tab, drawing: dict) -> dict:
+    """What the canvas shows: the tab's key, its picture (sent once per image or frame) and ``drawing`` (the
+    overlay)."""
+    image = None
+    if tab.image is not None:
+        image = {"url": picture_url(tab), "width": tab.image.width, "height": tab.image.height, "name": tab.name}
+    return {"key": tab.key, "image": image, "overlay": drawing}
 
 
-def act(viewer, data, username: str | None) -> dict:
-    """Apply a canvas's inputs to its tab, in order: ``{"key": tab, "picture": the picture they were made on (its
-    URL), "actions": [{"kind": "click", "x", "y", "positive"} | {"kind": "box", "box": [x0, y0, x1, y1]} |
-    {"kind": "undo"} | {"kind": "clear"}, ...]}``. Each click is a network pass fed the outline before it.
-    Answers ``{"overlay": ...}`` for the session after the inputs (up to the first that failed, whose message the
-    overlay carries), or ``{"error": ...}``; inputs made on a picture the tab no longer shows (another image or
-    frame opened meanwhile) are refused. ``viewer``: a :class:`webapp.handlers.Viewer`."""
+def picture_url(tab: Tab) -> str | None:
+    """Where the page fetches the tab's picture (of its image or frame), once it has been written."""
+    return f"gradio_api/file={tab.image_file}" if tab.image_file else None
+
+
+def read_act(data) -> tuple[str, str | None, list]:
+    """A ``canvas_act`` call: ``{"key": the tab, "picture": the picture the inputs were made on (its URL), "actions":
+    [click {x, y, positive} | box {box: [x0, y0, x1, y1]} | "undo" | "clear", ...]}`` -> (key, picture, actions)."""
     if not isinstance(data, dict) or not isinstance(data.get("key"), str) or not isinstance(data.get("actions"), list):
-        return {"error": NOT_UNDERSTOOD}
+        raise CanvasError(NOT_UNDERSTOOD)
     if len(data["actions"]) > MAX_ACTIONS:
-        return {"error": f"at most {MAX_ACTIONS} inputs at once"}
-    try:
-        session = viewer.tabs.get(data["key"], username)
-    except TabError as exc:
-        return {"error": str(exc)}
-    message = None
-    with viewer.tabs.turn(session.key):
-        session = viewer.tabs.latest(session)
-        if data.get("picture") != picture_url(session):
-            return {"error": IMAGE_CHANGED}
-        for action in data["actions"]:
-            try:
-                session = viewer.deadline.run(lambda s=session, a=action: apply(viewer.segmenter, s, a))
-            except (ImageError, PromptError, RequestTimeout) as exc:
-                message = str(exc)
-            except Exception:
-                logging.getLogger("liverclick.webapp").exception("a canvas input failed")
-                message = INTERNAL_ERROR
-            if message:
-                break
-        session = viewer.tabs.put(session)
-    return {"overlay": overlay(session, viewer.segmenter, message)}
+        raise CanvasError(f"at most {MAX_ACTIONS} inputs at once")
+    picture = data.get("picture")
+    return data["key"], picture if isinstance(picture, str) else None, data["actions"]
 
 
-def apply(segmenter, session: sess.Session, action) -> sess.Session:
-    """One canvas input (see :func:`act`) applied to ``session``."""
-    kind = action.get("kind") if isinstance(action, dict) else None
-    if kind == "click":
-        x, y = _numbers([action.get("x"), action.get("y")])
-        return sess.click(segmenter, session, x, y, bool(action.get("positive", True)))
-    if kind == "box":
-        corners = action.get("box")
-        if not isinstance(corners, list) or len(corners) != 4:
-            raise PromptError("a box needs four numbers [x0, y0, x1, y1]")
-        return sess.box(segmenter, session, *_numbers(corners))
-    if kind == "undo":
-        return sess.undo(session)
-    if kind == "clear":
-        return sess.clear(session)
-    raise PromptError(f"unknown input {str(kind)[:40]!r}")
-
-
-def _numbers(values: list) -> list[float]:
-    """Finite numbers (an input's coordinates), or a PromptError."""
-    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in values):
-        raise PromptError("an input's coordinates must be finite numbers")
-    return [float(v) for v in values]
+def read_download(data) -> tuple[str, str]:
+    """A ``canvas_file`` call: ``{"key": the tab, "kind": "mask" | "report"}`` -> (key, kind)."""
+    if not isinstance(data, dict) or not isinstance(data.get("key"), str) or data.get("kind") not in DOWNLOADS:
+        raise CanvasError(NOT_UNDERSTOOD)
+    return data["key"], data["kind"]

@@ -48,7 +48,7 @@ def _serve(args: argparse.Namespace) -> int:
     from .app import build_demo, launch
     from .feedback.record import FeedbackError
     from .feedback.store import FeedbackStore
-    from .session import NOTICE
+    from .text import NOTICE
 
     log_audit(args.audit_log)
     segmenter = open_model(args.model, args.provider)

@@ -1,16 +1,14 @@
-"""The viewer's event handlers as plain methods of :class:`Viewer`: Gradio calls them, tests call them directly.
+"""The viewer's handlers as plain methods of :class:`Viewer`: Gradio calls them, tests call them directly.
 
-Each page event is one method that takes the session and the widgets' values and returns the outputs the
-layout (:mod:`webapp.app`) wires to it, in order. The session handlers of :mod:`webapp.session` do the work,
-the canvas (:mod:`webapp.canvas`) draws the image and :mod:`webapp.overlay`'s drawing of the session. The
-canvas sends its inputs to :meth:`Viewer.act`, outside Gradio's queue; a tab's newest session is kept in
-:class:`webapp.tabs.Tabs`, where every handler starts. Model work runs on a few worker threads under a time
-limit; an error meant for the user is shown in the page, anything else is logged and answered without details,
-and the session stays as it was. ``segment`` and ``feedback`` are the public API (``gr.api``):
-Gradio reads their types from the annotations, so this module keeps them evaluated (no
-``from __future__ import annotations``).
+Every tab's state is held by :class:`webapp.tabs.Tabs`, by key; the page keeps the key alone (``gr.State``). The
+canvas's inputs come to :meth:`Viewer.on_canvas` (a server function, outside Gradio's queue), which answers with the
+tab's whole drawing: one round trip per input. The page's events (an upload, a frame, a submitted review, a review
+case: webapp.review.panel) return the key and the canvas's new value. The functions of :mod:`webapp.tab` do the
+work; model work runs on a few worker threads under a time limit; an error meant for the user is shown in the
+page, anything else is logged and answered without details, and the tab stays as it was.
 """
 
+import base64
 import json
 import logging
 from collections.abc import Callable, Iterator
@@ -21,164 +19,125 @@ from pathlib import Path
 import cv2
 import gradio as gr
 import numpy as np
-from gradio import FileData
 
-from core.imageio import ImageError, UltrasoundImage, load_image, load_outline
-from core.measure import measure
-from core.prompt import Prompt, PromptError, parse_json, request_frame
-from core.runtime import Prediction, Predictor
-from core.serialize import FEEDBACK_ANSWER, SEGMENT_ANSWER, prediction_json
+from core.imageio import ImageError
+from core.prompt import PromptError
+from core.runtime import Predictor
 
-from . import session as sess
-from .canvas import act, picture_url
-from .deadline import INTERNAL_ERROR, TIME_LIMIT_S, Deadline, RequestTimeout
+from .canvas import CanvasError, canvas_value, picture_url, read_act, read_download
+from .deadline import TIME_LIMIT_S, Deadline, RequestTimeout
 from .feedback.record import FeedbackError, StoreUnavailable
 from .feedback.store import FeedbackStore
 from .files import Workspace, signed_in
 from .overlay import overlay
-from .tabs import Tabs
+from .tab import Review, Tab, apply, choose_frame, open_image, report, submit_review
+from .tabs import TabError, Tabs
+from .text import IMAGE_CHANGED, INTERNAL_ERROR, NO_DOWNLOAD, NO_STORE, STORE_DOWN, signed_in_line
 
-SESSION_TTL_S = 3 * 3600  # a tab idle this long gives its image and prompt back
-SESSION_CAPACITY = 500  # most tabs held at once (each holds one prepared image)
+TAB_TTL_S = 3 * 3600  # a tab idle this long gives its image and prompt back
+TAB_CAPACITY = 500  # most tabs held at once (each holds one prepared image)
 IMAGE_MAX_SIDE = 4096  # the picture sent to the browser, once per image or frame: larger ones are reduced
 PNG_FAST = [cv2.IMWRITE_PNG_COMPRESSION, 1]
-API_INTERNAL_ERROR = "something went wrong on the server (the details are in its log); nothing was stored"
-NO_STORE = "this server keeps no feedback: it was started without --feedback-db"
-STORE_DOWN = "the feedback database cannot be reached right now, so nothing was saved; please try again"
+USER_ERRORS = (ImageError, PromptError, FeedbackError, RequestTimeout, TabError)
 
 log = logging.getLogger("liverclick.webapp")
 
 
 class Viewer:
-    """The page's handlers for one model (and, for reviewer feedback, one store); one method an event.
-
-    A page event returns the outputs its event updates (see :mod:`webapp.app`): every event that changes the
-    session returns :meth:`present`'s six outputs (state, canvas, the two downloads, the feedback panel's Submit
-    button and note). The canvas's inputs go to :meth:`on_canvas`.
-    """
+    """The page's handlers for one model (and, for reviewer feedback, one store); one method an event."""
 
     def __init__(
         self,
-        segmenter: Predictor,
+        predictor: Predictor,
         store: FeedbackStore | None = None,
+        *,
         time_limit_s: float = TIME_LIMIT_S,
         workers: int = 2,
         public: tuple[Path, ...] = (),
     ) -> None:
-        self.segmenter, self.store = segmenter, store
+        self.predictor, self.store = predictor, store
         self.public = public  # folders of files anyone may open (the examples)
         self.workspace = Workspace()
         self.deadline = Deadline(time_limit_s, workers)
-        self.tabs = Tabs(SESSION_CAPACITY, SESSION_TTL_S)
+        self.tabs = Tabs(TAB_CAPACITY, TAB_TTL_S)
 
     # --- what the page shows ---------------------------------------------------------------------
-    def review_widgets(self, session: sess.Session, message: str | None = None) -> tuple:
-        """The feedback panel's Submit button (enabled for an unsaved prediction) and its note."""
-        submit = gr.Button(interactive=session.prediction is not None and session.feedback_id is None)
-        note = sess.review_note(session)
-        return submit, f"**Not saved:** {message}\n\n{note}" if message else note
+    def drawing(self, tab: Tab, message: str | None = None) -> dict:
+        """The canvas's drawing of ``tab`` (:func:`webapp.overlay.overlay`), with ``message`` shown in it."""
+        return overlay(tab, self.predictor, message, reviews=self.store is not None)
 
-    def canvas_value(self, session: sess.Session, message: str | None = None) -> dict:
-        """What the canvas shows: the tab's key, its picture (sent once per image or frame) and the overlay."""
-        image = None
-        if session.image is not None:
-            image = {
-                "url": picture_url(session),
-                "width": session.image.width,
-                "height": session.image.height,
-                "name": session.name,
-            }
-        return {"key": session.key, "image": image, "overlay": overlay(session, self.segmenter, message)}
+    def outputs(self, tab: Tab, message: str | None = None) -> tuple[str, dict]:
+        """A page event's outputs: the tab's key (the page's state) and the canvas's value."""
+        return tab.key, canvas_value(tab, self.drawing(tab, message))
 
-    def present(self, session: sess.Session, message: str | None = None) -> tuple:
-        """Every output for a session: state, canvas (with ``message``, an error, shown in it), downloads, review."""
-        return (session, self.canvas_value(session, message), *self.downloads(session))
-
-    def downloads(self, session: sess.Session) -> tuple:
-        """The mask and report downloads of the outline shown, and the feedback panel's widgets."""
-        p = session.prediction
-        if p is None:
-            idle = gr.DownloadButton(value=None, interactive=False)
-            return idle, idle, *self.review_widgets(session)
-        report = json.dumps(sess.report(session, self.segmenter), indent=2).encode()
-        mask_png = _encode(".png", p.mask.astype(np.uint8) * 255)
-        mask = self.workspace.write_served(session.key, f"{session.name}_mask.png", mask_png)
-        report_file = self.workspace.write_served(session.key, f"{session.name}_report.json", report)
-        return (
-            gr.DownloadButton(value=mask, interactive=True),
-            gr.DownloadButton(value=report_file, interactive=True),
-            *self.review_widgets(session),
-        )
-
-    def shown(self, session: sess.Session) -> sess.Session:
-        """``session`` with its picture written for the browser (once per image or frame) and held as its tab's."""
-        if session.image is not None and not session.image_file:
-            pixels = session.image.pixels
-            scale = IMAGE_MAX_SIDE / max(pixels.shape)
-            if scale < 1:
-                size = (round(pixels.shape[1] * scale), round(pixels.shape[0] * scale))
-                pixels = cv2.resize(pixels, size, interpolation=cv2.INTER_AREA)
-            path = self.workspace.write_served(session.key, "image.png", _encode(".png", pixels, PNG_FAST))
-            session = replace(session, image_file=path)
-        return self.tabs.put(session)
-
-    def attempt(self, session: sess.Session, action: Callable[[], sess.Session]) -> tuple:
-        """Run a model handler within the time limit, one at a time per tab; on failure keep the session as it
-        was and say why, in the page and in a toast."""
-        session = self.tabs.latest(session)
+    def attempt(self, key: str, username: str | None, change: Callable[[Tab], Tab]) -> tuple[Tab, str | None]:
+        """Apply ``change`` to tab ``key`` within the time limit and hold the result with its picture written; on
+        failure keep the tab as it was and say why (in the page, and in a toast)."""
+        tab = Tab(key=key)
         try:
-            with self.tabs.turn(session.key):
-                return self.present(self.shown(self.deadline.run(action)))
-        except (ImageError, PromptError, FeedbackError, RequestTimeout) as exc:
+            with self._held(key, username) as tab:
+                return self.shown(self.deadline.run(lambda: change(tab))), None
+        except USER_ERRORS as exc:
             message = str(exc)
         except Exception:
             log.exception("a viewer request failed")
             message = INTERNAL_ERROR
         gr.Warning(message)
-        return self.present(self.tabs.latest(session), message)
+        return tab, message
 
-    def forget(self, session: sess.Session) -> None:
-        """A tab gone (its state expired): its session and files."""
-        self.tabs.drop(session.key)
-        self.workspace.remove(session)
+    @contextmanager
+    def _held(self, key: str, username: str | None) -> Iterator[Tab]:
+        """Tab ``key`` held for a change, or a new tab when the page has none yet (or its tab expired)."""
+        try:
+            self.tabs.get(key, username)
+        except TabError:
+            key = self.tabs.put(Tab(key=self.workspace.new_key(username))).key
+        with self.tabs.hold(key, username) as tab:
+            yield tab
+
+    def shown(self, tab: Tab) -> Tab:
+        """``tab`` with its picture written for the browser (once per image or frame), held as its key's newest."""
+        if tab.image is not None and not tab.image_file:
+            pixels = tab.image.pixels
+            scale = IMAGE_MAX_SIDE / max(pixels.shape)
+            if scale < 1:
+                size = (round(pixels.shape[1] * scale), round(pixels.shape[0] * scale))
+                pixels = cv2.resize(pixels, size, interpolation=cv2.INTER_AREA)
+            path = self.workspace.write_served(tab.key, "image.png", encode(".png", pixels, PNG_FAST))
+            tab = replace(tab, image_file=path)
+        return self.tabs.put(tab)
+
+    def forget(self, key: str) -> None:
+        """A page gone (its state expired): its tab and files."""
+        if key:
+            self.tabs.drop(key)
+            self.workspace.remove(Tab(key=key))
 
     # --- the page's events -----------------------------------------------------------------------
-    def on_file(self, session: sess.Session, path: str | None, request: gr.Request) -> tuple:
-        """An upload (or its removal), read into memory and removed from disk at once: the outputs, the frame slider."""
-        session = self.tabs.latest(session)
-        if path is None:
-            blank = sess.Session(key=session.key, version=session.version + 1)
-            return (*self.present(self.tabs.put(blank)), gr.Slider(visible=False))
+    def on_file(self, key: str, path: str | None, request: gr.Request) -> tuple:
+        """An upload (or its removal), read into memory and removed from disk at once: the key, the canvas and the
+        frame slider."""
 
-        def work() -> sess.Session:
+        def opened(tab: Tab) -> Tab:
+            if path is None:
+                return Tab(key=tab.key)
             data, name = self.workspace.read_upload(path, self.public)
-            key = self.workspace.new_key(request.username)
-            return sess.open_image(self.segmenter, session, data, name=name, key=key)
+            return open_image(self.predictor, tab, data, name=name)
 
-        out = self.attempt(session, work)
-        image = out[0].image
+        tab, message = self.attempt(key, request.username, opened)
+        image = tab.image
         n = image.n_frames if image is not None else 1
         frames = gr.Slider(minimum=0, maximum=max(1, n - 1), value=image.frame if image else 0, visible=n > 1)
-        return (*out, frames)
+        return (*self.outputs(tab, message), frames)
 
-    def on_frame(self, session: sess.Session, frame: float) -> tuple:
-        session = self.tabs.latest(session)
-        return self.attempt(session, lambda: sess.choose_frame(self.segmenter, session, int(frame)))
-
-    def on_settle(self, session: sess.Session) -> tuple:
-        """The canvas has drawn the answer to its inputs: the page's other outputs catch up (state, downloads,
-        review)."""
-        session = self.tabs.latest(session)
-        return (session, *self.downloads(session))
-
-    def on_canvas(self, data, request: gr.Request) -> dict:
-        """The canvas's server function: :meth:`act` for the signed-in user (Gradio hands server functions the
-        HTTP request itself, and answers them only for a signed-in user when the server has logins)."""
-        return act(self, data, signed_in(request.scope))
+    def on_frame(self, key: str, frame: float, request: gr.Request) -> tuple:
+        return self.outputs(
+            *self.attempt(key, request.username, lambda tab: choose_frame(self.predictor, tab, int(frame)))
+        )
 
     def on_submit(
         self,
-        session: sess.Session,
+        key: str,
         verdict: str | None,
         corrected: str | None,
         rating: int | None,
@@ -186,26 +145,34 @@ class Viewer:
         comment: str | None,
         request: gr.Request,
     ) -> tuple:
-        """Save the review of the current outline; the form is cleared once the store has acknowledged it.
-        Returns the state, Submit, the note and the five form widgets."""
-        session = self.tabs.latest(session)
+        """Save the review of the outline shown; the form is cleared once the store has acknowledged it. Returns
+        the canvas (which says whether the outline's review is saved) and the five form widgets."""
         try:
-            review = sess.Review.from_form(verdict, corrected, rating, accepted, comment)
-            saved = sess.submit_review(self.the_store(), self.segmenter, session, request.username, review)
+            review = Review.from_form(verdict, corrected, rating, accepted, comment)
+            with self.tabs.hold(key, request.username) as tab:
+                saved = submit_review(self.the_store(), self.predictor, tab, request.username, review)
+                tab = self.tabs.put(saved)
         except StoreUnavailable:
             log.exception("feedback was not saved")
             message = STORE_DOWN
-        except FeedbackError as exc:
+        except USER_ERRORS as exc:
             message = str(exc)
         except Exception:
             log.exception("saving feedback failed")
             message = INTERNAL_ERROR
         else:
-            saved = self.tabs.put(saved)
             blank = (None, gr.Dropdown(value=None, visible=False), None, False, "")
-            return (saved, *self.review_widgets(saved), *blank)
+            return (self.outputs(tab)[1], *blank)
         gr.Warning(message)
-        return (session, *self.review_widgets(session, message), *(gr.skip(),) * 5)
+        return (self._canvas_of(key, request.username, f"Not saved: {message}"), *(gr.skip(),) * 5)
+
+    def _canvas_of(self, key: str, username: str | None, message: str) -> dict:
+        """The canvas showing tab ``key`` as it is, with ``message``; a blank one if the tab is gone."""
+        try:
+            tab = self.tabs.get(key, username)
+        except TabError:
+            tab = Tab(key=key)
+        return self.outputs(tab, message)[1]
 
     @staticmethod
     def on_verdict(verdict: str | None) -> gr.Dropdown:
@@ -213,118 +180,71 @@ class Viewer:
 
     @staticmethod
     def on_load(request: gr.Request) -> str:
-        if request.username:
-            return f"Reviewing as **{request.username}**."
-        return f"Not signed in: {sess.LOGIN_NEEDED}."
+        return signed_in_line(request.username)
 
-    # --- the API ---------------------------------------------------------------------------------
     def the_store(self) -> FeedbackStore:
         if self.store is None:
             raise FeedbackError(NO_STORE)
         return self.store
 
-    def answer(
-        self, image: FileData, prompt: str, previous_mask: FileData | None = None
-    ) -> tuple[UltrasoundImage, Prompt, Prediction]:
-        """Read an API call's upload (removed from disk at once; the prompt's frame) and answer its click history
-        (one pass with the previous outline when one is uploaded), within the time limit."""
+    # --- the canvas's server functions -----------------------------------------------------------
+    def on_canvas(self, data, request: gr.Request) -> dict:
+        """``canvas_act``: :meth:`act` for the signed-in user (Gradio hands server functions the HTTP request itself,
+        and answers them only for a signed-in user when the server has logins)."""
+        return self.act(data, signed_in(request.scope))
 
-        def work() -> tuple[UltrasoundImage, Prompt, Prediction]:
-            request = parse_json(prompt)
-            data, name = self.workspace.read_upload(_file_path(image))
-            picture = load_image(data, frame=request_frame(request), name=name)
-            p = Prompt.from_dict(request)
-            previous = None
-            if previous_mask is not None:
-                outline, _ = self.workspace.read_upload(_file_path(previous_mask))
-                previous = load_outline(outline, picture.width, picture.height)
-            return picture, p, self.segmenter.replay(picture, p, previous)
+    def on_download(self, data, request: gr.Request) -> dict:
+        """``canvas_file``: :meth:`download` for the signed-in user."""
+        return self.download(data, signed_in(request.scope))
 
-        return self.deadline.run(work)
+    def act(self, data, username: str | None) -> dict:
+        """The canvas's inputs (webapp.canvas.read_act) applied to their tab in order, each a network pass fed the
+        outline before it, up to the first that fails (its message goes with the drawing); the tab's drawing,
+        ``{"overlay": ...}``, or ``{"error": ...}``. Inputs made on a picture the tab no longer shows are refused."""
+        try:
+            key, picture, actions = read_act(data)
+            with self.tabs.hold(key, username) as tab:
+                if picture != picture_url(tab):
+                    return {"error": IMAGE_CHANGED}
+                tab, message = self._apply(tab, actions)
+                tab = self.tabs.put(tab)
+        except (CanvasError, TabError) as exc:
+            return {"error": str(exc)}
+        return {"overlay": self.drawing(tab, message)}
 
-    def segment(
-        self, image: FileData, prompt: str, request: gr.Request, previous_mask: FileData | None = None
-    ) -> tuple[FileData, dict]:
-        """Segment and classify the lesion a prompt points at.
+    def _apply(self, tab: Tab, actions: list) -> tuple[Tab, str | None]:
+        """``tab`` after ``actions``, each within the time limit, up to the first that failed, and why it did."""
+        for action in actions:
+            try:
+                tab = self.deadline.run(lambda t=tab, a=action: apply(self.predictor, t, a))
+            except (ImageError, PromptError, RequestTimeout) as exc:
+                return tab, str(exc)
+            except Exception:
+                log.exception("a canvas input failed")
+                return tab, INTERNAL_ERROR
+        return tab, None
 
-        image: an ultrasound image (PNG, JPEG, BMP, TIFF or DICOM). prompt: JSON in the request format of
-        `liverclick predict`, e.g. {"clicks": [{"x": 120, "y": 88, "positive": true}], "box": [x0, y0, x1, y1],
-        "frame": 0}; the clicks are an ordered history and the answer is the outline after the last of them.
-        previous_mask (optional): the outline before the last click (PNG, 0/255, the image's size), which makes
-        it one pass. Returns the mask (PNG, 0/255, at the image's own size) and the probabilities.
-        """
-        with api_errors("segment"):
-            picture, _, p = self.answer(image, prompt, previous_mask)
-            png = _encode(".png", p.mask.astype(np.uint8) * 255)
-            mask = self.workspace.write_once(request.username, "mask.png", png)
-            measurements = measure(p.mask, picture.pixel_spacing_mm)
-            model = {"name": self.segmenter.name, "version": self.segmenter.version}
-            result = prediction_json(p, SEGMENT_ANSWER, measurements=measurements, model=model)
-        return FileData(path=mask), result
-
-    def feedback(
-        self,
-        image: FileData,
-        prompt: str,
-        agree: bool,
-        outline_rating: int,
-        accepted: bool,
-        request: gr.Request,
-        corrected_class: str | None = None,
-        comment: str = "",
-        request_id: str | None = None,
-    ) -> dict:
-        """Store a reviewer's feedback on the model's answer to a prompt (needs a login).
-
-        image and prompt: as for /segment, with the reviewer's final prompt (their corrective clicks included);
-        the server predicts again, so the stored outline and probabilities are the model's own. agree: whether
-        the predicted class is right; corrected_class: the right class when not (one of the model's classes);
-        outline_rating: 1 (poor) to 5 (exact); accepted: the outline is good enough to train on; comment: free
-        text; request_id: the client's id for this write (e.g. a UUID): a retry with the same id stores nothing
-        new and returns the first record's id. Returns {"id": the record's id, once stored, "predicted_class",
-        "class_probs", "area_px"}.
-        """
-        with api_errors("feedback"):
-            store = self.the_store()
-            if not request.username:
-                raise FeedbackError(sess.LOGIN_NEEDED)
-            picture, p, prediction = self.answer(image, prompt)
-            review = sess.Review(agree, outline_rating, accepted, corrected_class, comment)
-            record = sess.feedback_record(self.segmenter, picture, p, prediction, request.username, review, request_id)
-            feedback_id = store.add(record)
-        return {"id": feedback_id, **prediction_json(prediction, FEEDBACK_ANSWER)}
+    def download(self, data, username: str | None) -> dict:
+        """The outline shown as a PNG mask (0/255, the image's size) or its JSON report, made when asked for:
+        ``{"name", "type", "base64"}``, or ``{"error": ...}``."""
+        try:
+            key, kind = read_download(data)
+            tab = self.tabs.get(key, username)
+        except (CanvasError, TabError) as exc:
+            return {"error": str(exc)}
+        if tab.prediction is None:
+            return {"error": NO_DOWNLOAD}
+        if kind == "mask":
+            name, mime, content = "mask.png", "image/png", encode(".png", tab.prediction.mask.astype(np.uint8) * 255)
+        else:
+            content = json.dumps(report(tab, self.predictor), indent=2).encode()
+            name, mime = "report.json", "application/json"
+        return {"name": f"{tab.name}_{name}", "type": mime, "base64": base64.b64encode(content).decode()}
 
 
-def _encode(ext: str, image: np.ndarray, params: list[int] | None = None) -> bytes:
+def encode(ext: str, image: np.ndarray, params: list[int] | None = None) -> bytes:
     """PNG bytes of a grayscale image."""
     ok, data = cv2.imencode(ext, image, params or [])
     if not ok:
         raise RuntimeError(f"cannot encode the image as {ext}")
     return data.tobytes()
-
-
-@contextmanager
-def api_errors(endpoint: str) -> Iterator[None]:
-    """An API call's bad input -> its message for the client; anything else is logged and answered without
-    details. Either way the server goes on serving, and expected refusals print no traceback."""
-    try:
-        yield
-    except gr.Error:
-        raise
-    except StoreUnavailable:
-        log.exception("/%s: feedback was not saved", endpoint)
-        raise _refusal(STORE_DOWN) from None
-    except (ImageError, PromptError, FeedbackError, RequestTimeout) as exc:
-        raise _refusal(str(exc)) from None
-    except Exception:
-        log.exception("/%s failed", endpoint)
-        raise _refusal(API_INTERNAL_ERROR) from None
-
-
-def _refusal(message: str) -> gr.Error:
-    return gr.Error(message, print_exception=False)
-
-
-def _file_path(upload) -> str:
-    """The server path of an API client's upload (a FileData or its dict)."""
-    return upload.get("path") if isinstance(upload, dict) else getattr(upload, "path", upload)

@@ -1,8 +1,10 @@
-"""What the canvas draws for a session, as JSON: the inputs, the outline as polygons, the diameter, and the result.
+"""What the canvas draws for a tab, as JSON: the inputs in force, the outline as polygons, the diameter, the words and
+the result.
 
 Everything is in the image's own pixels (x = column, y = row, pixel centres at whole numbers); the browser
 scales it to whatever zoom it shows. The result holds the class probabilities, the lesion's measurements and the
-model's operating points said in words with what they mean, so a page needs nothing else to show a case.
+model's operating points said in words with what they mean (webapp.text), so a page needs nothing else to show a
+case: one answer per input carries all of it.
 """
 
 from __future__ import annotations
@@ -10,26 +12,33 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from core.prompt import Box
+from core.prompt import input_dict
 from core.runtime import Predictor
-from core.serialize import operating_point_name, operating_points_json
+from core.serialize import operating_points_json
 
-from .session import Session, guidance, lesion_rows
+from . import text
+from .tab import Tab
 
 
-def overlay(session: Session, segmenter: Predictor, message: str | None = None) -> dict:
-    """The canvas's drawing of ``session`` (``message``: an error to show with it)."""
-    p, m = session.prediction, session.measurements
+def overlay(tab: Tab, predictor: Predictor, message: str | None = None, *, reviews: bool = False) -> dict:
+    """The canvas's drawing of ``tab`` (``message``: an error to show with it; ``reviews``: the server keeps
+    reviews, so the drawing says whether this outline's is saved)."""
+    p, m = tab.prediction, tab.measurements
     return {
-        "version": session.version,
-        "inputs": [{"box": list(i.to_list())} if isinstance(i, Box) else i.to_dict() for i in session.prompt.inputs],
+        "version": tab.version,
+        "inputs": [input_dict(i) for i in tab.prompt.in_force],
         "outline": [] if p is None else outline_polygons(p.mask),
         "diameter": None if m is None or m.diameter_endpoints is None else [list(e) for e in m.diameter_endpoints],
-        "can_undo": bool(session.history),
-        "status": guidance(session),
+        "can_undo": bool(tab.history),
+        "status": text.guidance(image=tab.image is not None, inputs=len(tab.prompt.in_force), outlined=p is not None),
+        "review": None if not reviews or tab.image is None else review_line(tab),
         "message": message,
-        "result": None if p is None else result(session, segmenter),
+        "result": None if p is None else result(tab, predictor),
     }
+
+
+def review_line(tab: Tab) -> str:
+    return text.review_line(outlined=tab.prediction is not None, feedback_id=tab.feedback_id)
 
 
 def outline_polygons(mask: np.ndarray) -> list[list[list[int]]]:
@@ -42,27 +51,22 @@ def outline_polygons(mask: np.ndarray) -> list[list[list[int]]]:
     return [c.reshape(-1, 2).tolist() for c in contours]
 
 
-def result(session: Session, segmenter: Predictor) -> dict:
+def result(tab: Tab, predictor: Predictor) -> dict:
     """Class probabilities (most likely first), the malignant probability with the operating points, the lesion."""
-    p, spec = session.prediction, segmenter.spec
+    p, spec = tab.prediction, predictor.spec
     classes = sorted(p.class_probs.items(), key=lambda kv: -kv[1])
+    malignant = set(spec.malignant_classes)
     return {
-        "classes": [{"name": n, "p": v, "malignant": n in spec.malignant_classes} for n, v in classes],
-        "malignant_prob": p.malignant_prob,
-        "calibrated": "calibration" in segmenter.card,
-        "operating_points": [
-            {"statement": point["statement"], "meaning": meaning(point["name"])} for point in operating_points_json(p)
+        "classes": [
+            {"name": n, "label": text.class_label(n, n in malignant), "p": v, "malignant": n in malignant}
+            for n, v in classes
         ],
-        "rows": [list(row) for row in lesion_rows(session, segmenter.provider)],
+        "classes_heading": text.CLASSES_HEADING,
+        "malignant_prob": p.malignant_prob,
+        "malignant_label": text.malignant_label("calibration" in predictor.card),
+        "operating_points": [
+            {"statement": point["statement"], "meaning": text.operating_point_meaning(point["name"])}
+            for point in operating_points_json(p)
+        ],
+        "rows": [list(row) for row in text.lesion_rows(tab.measurements, p, tab.image, predictor.provider)],
     }
-
-
-def meaning(name: str) -> str:
-    """What an operating point is, for a reader who might take "90%-sensitivity" for a chance of cancer."""
-    kind, _, value = name.partition("_")
-    if kind == "sensitivity" and value.isdigit():
-        return (
-            f"The {operating_point_name(name)} was chosen on validation images so that {value}% of the malignant "
-            f"lesions there scored at or above it. Being above it is not a {value}% chance of cancer."
-        )
-    return f"The {operating_point_name(name)} was chosen on validation images."

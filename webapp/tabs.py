@@ -1,10 +1,10 @@
-"""The newest session of every open viewer tab, where the page's events and the canvas's calls both find it.
+"""Every open viewer tab's state, by key: the one place it is kept.
 
-Gradio keeps a tab's session in ``gr.State``, which only the page's queued events read and write; the canvas
-(webapp.canvas) calls the server directly, outside the queue, for every click. So the newest session of a tab is
-kept here by its key (``Session.key``, which names the tab's folder of served files and its owner), and every
-handler starts from it: an event's ``gr.State`` value may be a step behind the canvas. A tab's inputs are applied
-one at a time, in the order they came (its lock).
+The page's events (an upload, a frame, a review case, a submitted review) and the canvas's server functions (each
+click, webapp.canvas) all find a tab here by its key (``Tab.key``, which also names its folder of served files and
+its owner); the page keeps only the key (``gr.State``). A tab's changes are applied one at a time, in the order they
+came (:meth:`Tabs.hold`), and each state held is stamped with a version one above the last, so that a page given
+two answers out of order shows the newer.
 """
 
 from __future__ import annotations
@@ -17,35 +17,25 @@ from contextlib import contextmanager
 from dataclasses import replace
 
 from .files import owner
-from .session import Session
-
-EXPIRED = "this page's session has expired or the server restarted: reload the page and open the image again"
-NOT_YOURS = "this page's session belongs to another login"
+from .tab import Tab
+from .text import EXPIRED, NOT_YOURS
 
 
 class TabError(LookupError):
-    """A canvas call for a tab this server does not hold, or one of another user's."""
+    """A call for a tab this server does not hold, or one of another user's."""
 
 
 class Tabs:
-    """Sessions by key: the most recent ``capacity``, each for ``ttl_s`` after its last use."""
+    """Tabs by key: the most recent ``capacity``, each for ``ttl_s`` after its last use."""
 
     def __init__(self, capacity: int, ttl_s: float) -> None:
         self.capacity, self.ttl_s = capacity, ttl_s
-        self._tabs: OrderedDict[str, tuple[float, Session]] = OrderedDict()
+        self._tabs: OrderedDict[str, tuple[float, Tab]] = OrderedDict()
         self._locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
 
-    def latest(self, session: Session) -> Session:
-        """The newest session of ``session``'s tab (``session`` itself when the tab is not held)."""
-        if not session.key:
-            return session
-        with self._lock:
-            held = self._tabs.get(session.key)
-        return session if held is None or held[1].version < session.version else held[1]
-
-    def get(self, key: str, username: str | None) -> Session:
-        """The session of tab ``key``, for its owner only (TabError otherwise)."""
+    def get(self, key: str, username: str | None) -> Tab:
+        """The tab ``key``, for its owner only (TabError otherwise)."""
         with self._lock:
             self._expire()
             held = self._tabs.get(key)
@@ -55,32 +45,28 @@ class Tabs:
             raise TabError(NOT_YOURS)
         return held[1]
 
-    def put(self, session: Session) -> Session:
-        """Hold ``session`` as its tab's newest; returned with a version above every earlier one of the tab (an
-        event may have started from an older session than the canvas's)."""
-        if not session.key:
-            return session
+    @contextmanager
+    def hold(self, key: str, username: str | None) -> Iterator[Tab]:
+        """The tab ``key`` (see :meth:`get`), held while a change is made to it: the next waits for this one."""
+        self.get(key, username)  # no lock is made for a key nobody holds
         with self._lock:
-            held = self._tabs.pop(session.key, None)
-            if held is not None and held[1].version >= session.version:
-                session = replace(session, version=held[1].version + 1)
-            self._tabs[session.key] = (time.monotonic(), session)
-            self._locks.setdefault(session.key, threading.Lock())
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            yield self.get(key, username)
+
+    def put(self, tab: Tab) -> Tab:
+        """Hold ``tab`` as its key's newest state, returned stamped with a version above every earlier one."""
+        with self._lock:
+            held = self._tabs.pop(tab.key, None)
+            tab = replace(tab, version=(held[1].version if held else tab.version) + 1)
+            self._tabs[tab.key] = (time.monotonic(), tab)
             while len(self._tabs) > self.capacity:
                 self._drop(next(iter(self._tabs)))
-        return session
+        return tab
 
     def drop(self, key: str) -> None:
         with self._lock:
             self._drop(key)
-
-    @contextmanager
-    def turn(self, key: str) -> Iterator[None]:
-        """Hold tab ``key`` while its inputs are applied: the next waits for this one."""
-        with self._lock:
-            lock = self._locks.setdefault(key, threading.Lock())
-        with lock:
-            yield
 
     def _expire(self) -> None:
         now = time.monotonic()

@@ -20,7 +20,10 @@ from .summary import json_ci
 
 NOC_THRESHOLDS = (0.85, 0.90)
 NOC_MAX_CLICKS = 20
-CLICKER = "RITM: each click at the deepest point of the larger error (missed lesion or false outline; ties: missed)"
+CLICKER = (
+    "RITM: each click at the deepest point of the larger error (missed lesion or false outline; "
+    "ties: false outline, a background click)"
+)
 
 
 def click_sequence(predictor: Predictor, prepared, ref: np.ndarray, max_clicks: int = NOC_MAX_CLICKS) -> list[float]:

@@ -66,7 +66,14 @@ def create_main(args: argparse.Namespace) -> int:
     with _open(args.db, create=True) as store:
         try:
             session = Worklists(store).create(
-                args.name, args.by or getpass.getuser(), args.order, args.seed, model, reviewers, cases, answers
+                args.name,
+                created_by=args.by or getpass.getuser(),
+                ordering=args.order,
+                seed=args.seed,
+                model=model,
+                reviewers=reviewers,
+                cases=cases,
+                answers=answers,
             )
         except (WorklistError, FeedbackError) as exc:
             raise CommandError(str(exc)) from None

@@ -20,9 +20,11 @@ from core.prompt import Prompt, parse_json
 from core.runtime import Prediction
 from core.serialize import FEEDBACK_ANSWER, prediction_json
 
-from .. import session as sess
+from ..api import api_errors
 from ..feedback.record import FeedbackError, encode_png
-from ..handlers import Viewer, api_errors
+from ..handlers import Viewer
+from ..tab import CaseRef, Review, Tab, feedback_record, open_case
+from ..text import LOGIN_NEEDED
 from .cases import WorklistError
 from .worklist import ReviewSession, StoredCase, Worklists
 
@@ -45,7 +47,7 @@ class Desk:
     def session_for(self, name: str, reviewer: str | None) -> ReviewSession:
         """The session ``name``, if ``reviewer`` is one of its reviewers."""
         if not reviewer:
-            raise FeedbackError(sess.LOGIN_NEEDED)
+            raise FeedbackError(LOGIN_NEEDED)
         worklists = self.the_worklists()
         session = worklists.session(name)
         worklists.check_reviewer(session, reviewer)
@@ -61,20 +63,17 @@ class Desk:
         return session, self.worklists.case(session, position)
 
     @staticmethod
-    def ref(session: ReviewSession, case: StoredCase) -> sess.CaseRef:
-        return sess.CaseRef(session.name, session.id, case.id, case.position, session.size)
+    def ref(session: ReviewSession, case: StoredCase) -> CaseRef:
+        return CaseRef(session.name, session.id, case.id, case.position, session.size)
 
     @staticmethod
     def picture(case: StoredCase) -> UltrasoundImage:
         return UltrasoundImage(case.image, None, "review case (8-bit grayscale)", case.frame, 1)
 
-    def open(self, page: sess.Session, name: str, reviewer: str | None, position: int | None) -> sess.Session:
-        """The viewer's session showing a case with the model's outline for its first prompt."""
+    def open(self, tab: Tab, name: str, reviewer: str | None, position: int | None) -> Tab:
+        """The viewer's tab showing a case with the model's outline for its first prompt."""
         session, case = self.fetch(name, reviewer, position)
-        key = self.viewer.workspace.new_key(reviewer)
-        return sess.open_case(
-            self.viewer.segmenter, page, self.picture(case), self.ref(session, case), case.prompt, key
-        )
+        return open_case(self.viewer.predictor, tab, self.picture(case), self.ref(session, case), case.prompt)
 
     # --- the API ---------------------------------------------------------------------------------------------
     def worklist(self, request: gr.Request) -> list[dict]:
@@ -82,7 +81,7 @@ class Desk:
         position (from 1) of the first case not reviewed yet, or null when all are."""
         with api_errors("worklist"):
             if not request.username:
-                raise FeedbackError(sess.LOGIN_NEEDED)
+                raise FeedbackError(LOGIN_NEEDED)
             worklists = self.the_worklists()
             out = []
             for session in worklists.sessions(request.username):
@@ -136,14 +135,20 @@ class Desk:
         1), or null."""
         with api_errors("review"):
             stored, case = self.fetch(session, request.username, _index(position))
-            review = sess.Review(agree, outline_rating, accepted, corrected_class, comment)
+            review = Review(
+                agree=agree,
+                outline_rating=outline_rating,
+                accepted=accepted,
+                corrected_class=corrected_class,
+                comment=comment,
+            )
 
             def work() -> tuple[int, Prediction]:
                 p = Prompt.from_dict(parse_json(prompt))
                 picture = self.picture(case)
-                prediction = self.viewer.segmenter.replay(picture, p)
-                record = sess.feedback_record(
-                    self.viewer.segmenter,
+                prediction = self.viewer.predictor.replay(picture, p)
+                record = feedback_record(
+                    self.viewer.predictor,
                     picture,
                     p,
                     prediction,

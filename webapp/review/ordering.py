@@ -55,13 +55,14 @@ def class_uncertainty(probs: dict[str, float]) -> float:
 
 
 def first_answer(predictor: Predictor, prepared: PreparedImage, prompt: Prompt, seed) -> FirstAnswer:
-    """The model's answer to ``prompt`` and its uncertainty (the jitter drawn from ``seed``)."""
-    base = predictor.predict(prepared, prompt)
+    """The model's answer to ``prompt`` (replayed as the viewer shows it when the case is opened) and its
+    uncertainty (the jitter drawn from ``seed``)."""
+    base = predictor.replay(prepared, prompt)
     rng = np.random.default_rng(seed)
     radius = max(MIN_JITTER_PX, CLICK_JITTER * np.sqrt(base.area_px / np.pi))
     agreement = [
         jaccard(
-            predictor.predict(prepared, jittered(prompt, radius, prepared.width, prepared.height, rng)).mask, base.mask
+            predictor.replay(prepared, jittered(prompt, radius, prepared.width, prepared.height, rng)).mask, base.mask
         )
         for _ in range(JITTERED)
     ]

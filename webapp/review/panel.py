@@ -1,7 +1,7 @@
 """The viewer's review panels: a reviewer's worklist, and the organiser's view of a session's progress and agreement.
 
-The worklist drives the viewer through its session and handler functions (``Desk.open`` makes the viewer's
-session for a case, ``Viewer.attempt`` runs it and renders the page's outputs), not through any one image
+The worklist drives the viewer through its tab and handler functions (``Desk.open`` makes the viewer's tab show
+a case, ``Viewer.attempt`` runs it and ``Viewer.outputs`` renders the page's outputs), not through any one image
 widget: the same wiring serves whatever view the page has. Roles are checked on the server at every event; a
 reviewer sees only their own sessions and progress, the organiser's view only organisers.
 """
@@ -9,13 +9,13 @@ reviewer sees only their own sessions and progress, the organiser's view only or
 import gradio as gr
 import pandas as pd
 
-from .. import session as sess
+from .. import text
 from ..accounts import Accounts
 from ..feedback.record import FeedbackError
+from ..tab import CaseRef
+from ..tabs import TabError
 from .agreement import agreement_markdown, agreement_report
 from .desk import Desk
-
-ORGANISERS_ONLY = "The organiser's view is for logins marked as organisers."
 
 
 class ReviewPanels:
@@ -73,50 +73,55 @@ class ReviewPanels:
         first = mine[0] if mine else None
         return (
             gr.Dropdown(choices=mine, value=first),
-            self.progress_line(None, first, user) if mine else "No review session names you.",
+            self.progress_line(None, first, user) if mine else text.NO_REVIEW_SESSION,
             gr.Accordion(visible=bool(mine)),
             gr.Accordion(visible=organiser),
             gr.Dropdown(choices=every, value=None),
         )
 
-    def on_next(self, page: sess.Session, name: str | None, request: gr.Request) -> tuple:
-        return self._open(page, name, None, request.username)
+    def on_next(self, key: str, name: str | None, request: gr.Request) -> tuple:
+        return self._open(key, name, None, request.username)
 
-    def on_open(self, page: sess.Session, name: str | None, number, request: gr.Request) -> tuple:
+    def on_open(self, key: str, name: str | None, number, request: gr.Request) -> tuple:
         if number is None:
-            gr.Warning("give the case's number")
-            return (*self.desk.viewer.present(page), gr.skip())
-        return self._open(page, name, int(number) - 1, request.username)
+            gr.Warning(text.NO_CASE_NUMBER)
+            return gr.skip(), gr.skip(), gr.skip()
+        return self._open(key, name, int(number) - 1, request.username)
 
-    def _open(self, page: sess.Session, name: str | None, position: int | None, user: str | None):
+    def _open(self, key: str, name: str | None, position: int | None, user: str | None) -> tuple:
+        """The tab's key, the canvas showing the case, and the progress line."""
         if not name:
-            gr.Warning("choose a session first")
-            return (*self.desk.viewer.present(page), gr.skip())
-        out = self.desk.viewer.attempt(page, lambda: self.desk.open(page, name, user, position))
-        return (*out, self.progress_line(out[0], name, user))
+            gr.Warning(text.NO_SESSION_CHOSEN)
+            return gr.skip(), gr.skip(), gr.skip()
+        viewer = self.desk.viewer
+        tab, message = viewer.attempt(key, user, lambda tab: self.desk.open(tab, name, user, position))
+        return (*viewer.outputs(tab, message), self.progress_line(tab.case, name, user))
 
-    def on_progress(self, page: sess.Session, name: str | None, request: gr.Request) -> str:
-        return self.progress_line(page, name, request.username) if name else ""
+    def on_progress(self, key: str, name: str | None, request: gr.Request) -> str:
+        if not name:
+            return ""
+        try:
+            case = self.desk.viewer.tabs.get(key, request.username).case
+        except TabError:
+            case = None
+        return self.progress_line(case, name, request.username)
 
-    def progress_line(self, page: sess.Session | None, name: str, user: str | None) -> str:
-        """'Case k of N open; r reviewed; next: case m' for the user's session ``name``."""
+    def progress_line(self, case: CaseRef | None, name: str, user: str | None) -> str:
+        """'Case k of N open; r reviewed; next: case m' for the user's session ``name`` (``case``: the tab's)."""
         try:
             session = self.desk.session_for(name, user)
         except FeedbackError as exc:
             return f"**{exc}**"
         done = self.desk.worklists.reviewed(session, user)
         upcoming = next((p for p in range(session.size) if p not in done), None)
-        shown = page.case if page is not None and page.case and page.case.session == name else None
-        parts = [f"**Case {shown.position + 1} of {session.size}**" if shown else f"{session.size} cases"]
-        parts.append(f"{len(done)} reviewed")
-        parts.append(f"next: case {upcoming + 1}" if upcoming is not None else "all reviewed")
-        return " · ".join(parts)
+        shown = case.position if case is not None and case.session == name else None
+        return text.progress_line(size=session.size, reviewed=len(done), shown=shown, upcoming=upcoming)
 
     # --- the organiser ---------------------------------------------------------------------------------------
     def on_report(self, name: str | None, request: gr.Request) -> tuple:
         """The session's agreement report and its plots, for organisers only."""
         if self.accounts is None or not self.accounts.is_organiser(request.username):
-            return ORGANISERS_ONLY, None, None, None
+            return text.ORGANISERS_ONLY, None, None, None
         if not name or self.desk.worklists is None:
             return "", None, None, None
         worklists = self.desk.worklists

@@ -76,6 +76,7 @@ class Worklists:
     def create(
         self,
         name: str,
+        *,
         created_by: str,
         ordering: str,
         seed: int,

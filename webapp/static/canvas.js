@@ -1,6 +1,7 @@
-// liverclick canvas view (webapp/canvas.py): runs as gr.HTML's js_on_load, with element, trigger, props, server
-// and watch in scope. Draws the tab's picture and overlay at any zoom; sends every input to server.canvas_act,
-// queued in order, one call at a time (inputs made meanwhile go together in the next call).
+// liverclick canvas view (webapp/canvas.py), first part: the state, coordinates, drawing and gestures. Runs as gr.HTML's
+// js_on_load, with element, props, server and watch in scope, followed by answers.js (the server's answers, the
+// result panel, downloads), in one script. Draws the tab's picture and the server's drawing of it at any zoom; the
+// server holds the tab and its history and answers each input with everything to show: the page keeps no prompt.
 const root = element.querySelector(".lc-viewer");
 const stage = root.querySelector(".lc-stage");
 const canvas = root.querySelector(".lc-canvas");
@@ -8,10 +9,11 @@ const ctx = canvas.getContext("2d");
 const LESION = "rgb(255,196,0)", FILL = "rgba(255,196,0,0.3)", POSITIVE = "rgb(0,200,90)";
 const NEGATIVE = "rgb(235,50,50)", BOX = "rgb(80,170,255)", DRAG_PX = 4, MIN_SCALE = 0.05, MAX_SCALE = 40;
 
+const words = root.dataset; // what the page says without the server (webapp/text.py, CANVAS)
 const st = {
   key: null, picture: null, url: null, drawnUrl: null, width: 0, height: 0, name: "image",
   scale: 1, ox: 0, oy: 0, fitted: false,
-  shown: { version: 0, inputs: [], outline: [], diameter: null, can_undo: false, result: null, status: "" },
+  shown: { version: 0, inputs: [], outline: [], diameter: null, can_undo: false, result: null, status: "", review: null },
   pending: [], inflight: [], mode: "lesion", hover: null, press: null, corner: null, space: false,
   message: "", timings: [], drawn: 0,
 };
@@ -43,16 +45,10 @@ function zoomAt(factor, sx, sy) {
 }
 const zoomCentre = (factor) => zoomAt(factor, stage.clientWidth / 2, stage.clientHeight / 2);
 
-// --- what is shown: the server's answer, with the inputs not yet answered drawn over it ---------------------
+// --- what is shown: the server's inputs in force, then the clicks and boxes not answered yet, as they were made --
 function inputsShown() {
-  let inputs = st.shown.inputs.slice();
-  for (const a of [...st.inflight, ...st.pending]) {
-    if (a.kind === "click") inputs.push({ x: a.x, y: a.y, positive: a.positive });
-    else if (a.kind === "box") inputs = [{ box: a.box }];
-    else if (a.kind === "undo") inputs.pop();
-    else if (a.kind === "clear") inputs = [];
-  }
-  return inputs;
+  const made = [...st.inflight, ...st.pending].map((p) => p.action).filter((a) => typeof a === "object");
+  return [...st.shown.inputs, ...made];
 }
 
 st.inputsShown = inputsShown;
@@ -70,7 +66,7 @@ function draw() {
   if (!st.picture) {
     ctx.fillStyle = "#aaa";
     ctx.font = "15px sans-serif";
-    ctx.fillText("Upload an ultrasound image, or pick an example.", 16, 28);
+    ctx.fillText(words.empty, 16, 28);
     return;
   }
   ctx.save();
@@ -153,139 +149,6 @@ function drawMarker(x, y, positive) {
   ctx.stroke();
 }
 
-// --- the result panel, built from text nodes (no HTML from the server) --------------------------------------
-function el(tag, cls, text) {
-  const e = document.createElement(tag);
-  if (cls) e.className = cls;
-  if (text !== undefined) e.textContent = text;
-  return e;
-}
-
-function bar(label, p, cls) {
-  const row = el("div", `lc-bar ${cls || ""}`);
-  row.append(el("span", "lc-bar-label", label), el("span", "lc-bar-value", `${(100 * p).toFixed(0)}%`));
-  const track = el("span", "lc-bar-track");
-  const fill = el("span", "lc-bar-fill");
-  fill.style.width = `${(100 * p).toFixed(1)}%`;
-  track.append(fill);
-  row.append(track);
-  return row;
-}
-
-function showResult() {
-  const box = root.querySelector(".lc-result"), r = st.shown.result;
-  box.replaceChildren();
-  root.querySelector(".lc-status").textContent = st.shown.status || "";
-  const msg = root.querySelector(".lc-message");
-  msg.textContent = st.message || "";
-  msg.hidden = !st.message;
-  if (!r) return;
-  const malignancy = el("div", "lc-malignancy");
-  const kind = r.calibrated ? "calibrated probability" : "model output, not calibrated";
-  malignancy.append(bar(`Malignant (${kind})`, r.malignant_prob, "lc-malignant"));
-  for (const op of r.operating_points) {
-    const p = el("p", "lc-op");
-    p.append(el("strong", "", `${op.statement[0].toUpperCase()}${op.statement.slice(1)}. `), el("span", "", op.meaning));
-    malignancy.append(p);
-  }
-  const classes = el("div", "lc-classes");
-  if (r.classes.length > 2) {
-    // a benign/malignant model's malignant probability says it all
-    classes.append(el("div", "lc-heading", "Class probabilities"));
-    for (const c of r.classes) classes.append(bar(c.malignant ? `${c.name} (malignant)` : c.name, c.p));
-  }
-  const table = el("table", "lc-lesion");
-  for (const [label, value] of r.rows) {
-    const tr = el("tr");
-    tr.append(el("th", "", label), el("td", "", value));
-    table.append(tr);
-  }
-  box.append(malignancy, classes, table);
-}
-
-// --- the server: one call at a time; inputs made meanwhile wait and go together ------------------------------
-function enqueue(action, t0) {
-  if (!st.picture || !st.key) return;
-  action.t0 = t0 === undefined ? performance.now() : t0;
-  st.pending.push(action);
-  st.corner = null;
-  draw();
-  pump();
-}
-
-async function pump() {
-  if (st.inflight.length || !st.pending.length) return;
-  st.inflight = st.pending;
-  st.pending = [];
-  const busy = root.querySelector(".lc-busy");
-  busy.textContent = "working…";
-  let answer;
-  try {
-    const actions = st.inflight.map(({ t0, ...a }) => a);
-    answer = await server.canvas_act({ key: st.key, picture: st.drawnUrl, actions });
-  } catch (e) {
-    answer = undefined;
-  }
-  const done = st.inflight;
-  st.inflight = [];
-  if (!answer) {
-    st.message = "The server did not answer: the connection was lost or you were signed out. Reload the page.";
-  } else if (answer.error) {
-    st.message = answer.error;
-  } else {
-    st.message = answer.overlay.message || "";
-    if (answer.overlay.version >= st.shown.version) st.shown = answer.overlay;
-  }
-  draw();
-  showResult();
-  busy.textContent = st.pending.length ? "working…" : "";
-  requestAnimationFrame(() => {
-    const t1 = performance.now();
-    for (const a of done) st.timings.push({ kind: a.kind, t0: a.t0, ms: t1 - a.t0, batch: done.length });
-    st.drawn += done.length;
-    root.dataset.drawn = String(st.drawn);
-  });
-  if (st.pending.length) pump();
-  else trigger("settle");
-}
-
-// --- what Python sends: a new picture, or a session shown from the page's events ----------------------------
-function fromValue() {
-  const v = props.value;
-  if (!v || typeof v !== "object") return;
-  st.key = v.key || null;
-  const image = v.image;
-  if (!image) {
-    st.picture = null;
-    st.url = st.drawnUrl = null;
-    st.width = 0;
-  } else if (image.url !== st.url) {
-    st.url = image.url;
-    st.pending = [];
-    st.corner = null;
-    const picture = new Image();
-    picture.onload = () => {
-      if (st.url !== image.url) return;
-      const resized = image.width !== st.width || image.height !== st.height;
-      st.picture = picture;
-      st.drawnUrl = image.url; // the picture the inputs are made on, until the next one has loaded
-      st.width = image.width;
-      st.height = image.height;
-      st.name = image.name || "image";
-      if (resized || !st.fitted) fit();
-      draw();
-      root.dataset.picture = image.url;
-    };
-    picture.src = new URL(image.url, document.baseURI).href;
-  }
-  if (v.overlay && (v.overlay.version >= st.shown.version || !image)) {
-    st.shown = v.overlay;
-    st.message = v.overlay.message || "";
-  }
-  draw();
-  showResult();
-}
-
 // --- gestures --------------------------------------------------------------------------------------------------
 canvas.addEventListener("contextmenu", (ev) => ev.preventDefault());
 canvas.addEventListener("mousedown", (ev) => {
@@ -320,7 +183,7 @@ window.addEventListener("mouseup", (ev) => {
   if (!p || p.pan) return draw();
   if (p.box) {
     const b = p.box;
-    if (b[0] !== b[2] && b[1] !== b[3]) enqueue({ kind: "box", box: b }, ev.timeStamp);
+    if (b[0] !== b[2] && b[1] !== b[3]) enqueue({ box: b }, ev.timeStamp);
     return draw();
   }
   if (!inside(p.at)) return draw();
@@ -331,11 +194,11 @@ window.addEventListener("mouseup", (ev) => {
       return draw();
     }
     const c = st.corner;
-    if (c.x !== x && c.y !== y) enqueue({ kind: "box", box: [c.x, c.y, x, y] }, ev.timeStamp);
+    if (c.x !== x && c.y !== y) enqueue({ box: [c.x, c.y, x, y] }, ev.timeStamp);
     return draw();
   }
   const positive = p.button === 0 && !p.shift && st.mode !== "background";
-  enqueue({ kind: "click", x, y, positive }, ev.timeStamp);
+  enqueue({ x, y, positive }, ev.timeStamp);
 });
 canvas.addEventListener("mouseleave", () => {
   st.hover = null;
@@ -354,10 +217,10 @@ canvas.addEventListener(
 root.addEventListener("keydown", (ev) => {
   if (ev.target !== root) return;
   const k = ev.key;
-  if ((k === "z" || k === "Z") && !ev.altKey) enqueue({ kind: "undo" }, ev.timeStamp);
+  if ((k === "z" || k === "Z") && !ev.altKey) enqueue("undo", ev.timeStamp);
   else if (k === "Escape") {
     st.corner = null;
-    enqueue({ kind: "clear" }, ev.timeStamp);
+    enqueue("clear", ev.timeStamp);
   } else if (k === "+" || k === "=") zoomCentre(1.25);
   else if (k === "-" || k === "_") zoomCentre(0.8);
   else if (k === "0") {
@@ -380,29 +243,20 @@ root.querySelectorAll("[data-mode]").forEach((b) =>
   }),
 );
 const buttons = {
-  undo: () => enqueue({ kind: "undo" }),
-  clear: () => enqueue({ kind: "clear" }),
+  undo: () => enqueue("undo"),
+  clear: () => enqueue("clear"),
   "zoom-in": () => zoomCentre(1.25),
   "zoom-out": () => zoomCentre(0.8),
   fit: () => {
     fit();
     draw();
   },
-  save: () =>
-    canvas.toBlob((blob) => {
-      const a = document.createElement("a");
-      a.href = URL.createObjectURL(blob);
-      a.download = `${st.name}_view.png`;
-      a.click();
-      setTimeout(() => URL.revokeObjectURL(a.href), 1000);
-    }),
+  save: () => canvas.toBlob((blob) => save(blob, `${st.name}_view.png`)),
   fullscreen: () => (document.fullscreenElement ? document.exitFullscreen() : root.requestFullscreen()),
 };
 root.querySelectorAll("[data-act]").forEach((b) => b.addEventListener("click", () => buttons[b.dataset.act]()));
+root.querySelectorAll("[data-download]").forEach((b) => b.addEventListener("click", () => download(b.dataset.download)));
 new ResizeObserver(() => {
   if (!st.fitted || !st.picture) fit();
   draw();
 }).observe(stage);
-
-watch("value", fromValue);
-fromValue();
