@@ -88,7 +88,9 @@ def test_out_of_fold_calibration_sharpens_an_underconfident_head():
 
 @pytest.mark.slow
 def test_classifier_command_on_phantoms(tmp_path):
-    manifest = phantom_manifest(tmp_path / "phantoms", n=40, seed=2)
+    # Half the lesions in validation: only lesions the network was not trained on are scored, and each fold needs
+    # every class.
+    manifest = phantom_manifest(tmp_path / "phantoms", n=40, seed=2, fractions={"test": 0.15, "val": 0.5})
     overrides = ["width=0.125", "input_size=64", "zoom_context=1.5", "click_encoding=both", "previous_mask=true"]
     cfg = TrainConfig.load(
         None, [*overrides, "classes=[cyst, hemangioma, metastasis, hcc]", "malignant=[metastasis, hcc]"]
@@ -100,6 +102,7 @@ def test_classifier_command_on_phantoms(tmp_path):
     assert main([*args, "--folds", "2", "--repeats", "2", "--bootstrap", "50"]) == 0
     report = json.loads((out / "crossval.json").read_text())
     cases = [c for c in read_manifest(manifest)[0] if c.split in ("train", "val")]
+    assert report["n_scored"] == sum(c.split == "val" for c in cases)
     assert report["n_lesions"] == len(cases) and report["chosen"] in [r["recipe"] for r in report["recipes"]]
     assert set(json.loads((out / "calibration.json").read_text())["operating_points"]) >= {"youden"}
     assert (out / "reliability.png").is_file() and "chosen" in (out / "crossval.md").read_text()

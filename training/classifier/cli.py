@@ -63,12 +63,14 @@ def classifier_main(args: argparse.Namespace) -> int:
         fs = extract(TorchPredictor(net, spec), cases)
         fs.source.update(checkpoint=str(args.checkpoint), checkpoint_sha256=digest)
         fs.save(cache)
+    fs.splits = [c.split for c in cases]  # the manifest says which lesions the network was trained on
     print(f"{len(fs.features)} prompts of {len(cases)} lesions ({args.out / 'features.npz'})")
 
     report, chosen, oof = evaluate_recipes(fs, folds=args.folds, repeats=args.repeats, n_boot=args.bootstrap)
     calibration = calibrate(fs, oof, n_boot=args.bootstrap)
-    install_head(net, fit(fs, chosen, np.arange(len(cases))))
-    head = {"recipe": chosen.name, "fitted_on": f"all {len(cases)} train and validation lesions, every prompt kind"}
+    lesions = np.arange(len(cases)) if chosen.with_seen else fs.unseen_lesions
+    install_head(net, fit(fs, chosen, lesions))
+    head = {"recipe": chosen.name, "fitted_on": f"{len(lesions)} train and validation lesions, every prompt kind"}
     save_checkpoint(
         args.out / "head.pt", net, TrainConfig(**ckpt["config"]), iteration=ckpt.get("iteration"), classifier=head
     )
@@ -91,9 +93,11 @@ def crossval_markdown(report: dict) -> str:
     """The recipes' table, the choice and the calibration, for docs/experiments.md."""
     cal = report["calibration"]
     lines = [
-        f"Grouped {report['folds']}-fold cross-validation by `split_group`, {report['repeats']} repeats, over "
-        f"{report['n_lesions']} lesions ({report['n_malignant']} malignant, {report['n_groups']} groups); a "
-        "lesion's score is its mean malignant probability over its box prompts.",
+        f"Grouped {report['folds']}-fold cross-validation by `split_group`, {report['repeats']} repeats: heads fitted "
+        f"on the {report['n_lesions']} train and validation lesions (or the unseen ones alone) less a fold, scored "
+        f"on the held-out folds of the {report['n_scored']} lesions the network was not trained on "
+        f"({report['n_malignant_scored']} malignant, {report['n_groups_scored']} groups); a lesion's score is its "
+        "mean malignant probability over its box prompts.",
         "",
         "| Recipe | Out-of-fold AUROC, mean (SD) over repeats | AUROC of the mean scores (95% CI) |",
         "|---|---|---|",

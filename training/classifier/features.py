@@ -45,6 +45,12 @@ class FeatureSet:
     class_names: list[str]
     malignant: list[str]
     source: dict = field(default_factory=dict)  # the checkpoint and settings the features came from
+    splits: list[str] = field(default_factory=list)  # per lesion: its manifest split ("train": the network saw it)
+
+    @property
+    def unseen_lesions(self) -> np.ndarray:
+        """The lesions the network was not trained on: the only ones whose predictions say how it generalises."""
+        return np.flatnonzero(np.asarray(self.splits or [""] * len(self.case_ids)) != "train")
 
     @property
     def malignant_lesions(self) -> np.ndarray:
@@ -58,7 +64,8 @@ class FeatureSet:
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        meta = {k: getattr(self, k) for k in ("case_ids", "labels", "groups", "class_names", "malignant", "source")}
+        keys = ("case_ids", "labels", "groups", "class_names", "malignant", "source", "splits")
+        meta = {k: getattr(self, k) for k in keys}
         np.savez_compressed(path, features=self.features, lesion=self.lesion, kind=self.kind, meta=json.dumps(meta))
 
     @classmethod
@@ -145,4 +152,5 @@ def extract(
         class_names=list(spec.class_names),
         malignant=list(spec.malignant_classes),
         source={"seed": seed, "prompts": dict(PROMPTS), "shift_probability": SHIFT_PROBABILITY},
+        splits=[c.split for c in cases],
     )
