@@ -42,7 +42,7 @@ def measure(config: str, manifest: str, samples: int, seed: int) -> dict:
     from training.config import TrainConfig
     from training.dataset import ClickDataset
 
-    cfg = TrainConfig.load(ROOT / config, [f"data={manifest}", "init_from="])
+    cfg, ignored = config_for_this_code(TrainConfig, ROOT / config, [f"data={manifest}", "init_from="])
     cases, _ = read_manifest(cfg.data, split="train", labels=tuple(cfg.classes))
     order = np.random.default_rng(seed).integers(len(cases), size=max(samples, DIGEST_SAMPLES))
     digest, dataset = hashlib.sha256(), ClickDataset(cases, cfg, cfg.spec())
@@ -75,7 +75,27 @@ def measure(config: str, manifest: str, samples: int, seed: int) -> dict:
         "ms_p95": round(float(np.percentile(ms, 95)), 3),
         "run_cpu_s": round(load_s + RUN_SAMPLES / rate),
         "digest": digest.hexdigest()[:16],
+        "ignored_keys": ignored,
     }
+
+
+def config_for_this_code(config_class, path: Path, overrides: list[str]):
+    """The config at ``path`` as this process's code reads it, less the keys that code does not know (a newer
+    recipe's training-loop settings, such as ``previous_dropout``, which an older data pipeline never reads), and
+    the keys left out."""
+    import dataclasses
+
+    import yaml
+
+    data = yaml.safe_load(path.read_text()) or {}
+    known = {f.name for f in dataclasses.fields(config_class)}
+    ignored = sorted(set(data) - known)
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
+        yaml.safe_dump({k: v for k, v in data.items() if k in known}, f)
+    try:
+        return config_class.load(f.name, overrides), ignored
+    finally:
+        os.unlink(f.name)
 
 
 def measure_in(tree: Path, args: list[str]) -> dict:
