@@ -76,7 +76,7 @@ class Viewer:
         tab = Tab(key=key)
         try:
             with self._held(key, username) as tab:
-                return self.shown(self.deadline.run(lambda: change(tab))), None
+                return self.shown(self.deadline.run(lambda: change(tab), owner=username or tab.key)), None
         except USER_ERRORS as exc:
             message = str(exc)
         except Exception:
@@ -206,17 +206,18 @@ class Viewer:
             with self.tabs.hold(key, username) as tab:
                 if picture != picture_url(tab):
                     return {"error": IMAGE_CHANGED}
-                tab, message = self._apply(tab, actions)
+                tab, message = self._apply(tab, actions, owner=username or key)
                 tab = self.tabs.put(tab)
         except (CanvasError, TabError) as exc:
             return {"error": str(exc)}
         return {"overlay": self.drawing(tab, message)}
 
-    def _apply(self, tab: Tab, actions: list) -> tuple[Tab, str | None]:
-        """``tab`` after ``actions``, each within the time limit, up to the first that failed, and why it did."""
+    def _apply(self, tab: Tab, actions: list, *, owner: str) -> tuple[Tab, str | None]:
+        """``tab`` after ``actions``, each within the time limit and in ``owner``'s turn (webapp.deadline), up to the
+        first that failed, and why it did."""
         for action in actions:
             try:
-                tab = self.deadline.run(lambda t=tab, a=action: apply(self.predictor, t, a))
+                tab = self.deadline.run(lambda t=tab, a=action: apply(self.predictor, t, a), owner=owner)
             except (ImageError, PromptError, RequestTimeout) as exc:
                 return tab, str(exc)
             except Exception:

@@ -159,7 +159,7 @@ class Desk:
                 )
                 return self.viewer.the_store().add(record), prediction
 
-            feedback_id, prediction = self.viewer.deadline.run(work)
+            feedback_id, prediction = self.viewer.deadline.run(work, owner=request.username)
             upcoming = self.worklists.next_position(stored, request.username)
         answer = prediction_json(prediction, FEEDBACK_ANSWER)
         return {"id": feedback_id, **answer, "next": None if upcoming is None else upcoming + 1}
