@@ -30,9 +30,9 @@ from .feedback.record import FeedbackError, StoreUnavailable
 from .feedback.store import FeedbackStore
 from .files import Workspace, signed_in
 from .overlay import overlay
-from .tab import Review, Tab, apply, choose_frame, open_image, report, submit_review
+from .tab import CaseRef, Review, Tab, apply, choose_frame, open_image, report, submit_review
 from .tabs import TabError, Tabs
-from .text import IMAGE_CHANGED, INTERNAL_ERROR, NO_DOWNLOAD, NO_STORE, STORE_DOWN, signed_in_line
+from .text import CASE_LEFT, IMAGE_CHANGED, INTERNAL_ERROR, NO_DOWNLOAD, NO_STORE, STORE_DOWN, signed_in_line
 
 TAB_TTL_S = 3 * 3600  # a tab idle this long gives its image and prompt back
 TAB_CAPACITY = 500  # most tabs held at once (each holds one prepared image)
@@ -124,11 +124,23 @@ class Viewer:
             data, name = self.workspace.read_upload(path, self.public)
             return open_image(self.predictor, tab, data, name=name)
 
+        left = self._unsaved_case(key, request.username)
         tab, message = self.attempt(key, request.username, opened)
+        if left is not None and message is None:  # never silently: its review would go as plain feedback
+            message = CASE_LEFT.format(k=left.position + 1, name=left.session)
+            gr.Warning(message)
         image = tab.image
         n = image.n_frames if image is not None else 1
         frames = gr.Slider(minimum=0, maximum=max(1, n - 1), value=image.frame if image else 0, visible=n > 1)
         return (*self.outputs(tab, message), frames)
+
+    def _unsaved_case(self, key: str, username: str | None) -> CaseRef | None:
+        """The review case tab ``key`` shows, if its review is not saved."""
+        try:
+            tab = self.tabs.get(key, username)
+        except TabError:
+            return None
+        return tab.case if tab.case is not None and tab.feedback_id is None else None
 
     def on_frame(self, key: str, frame: float, request: gr.Request) -> tuple:
         return self.outputs(

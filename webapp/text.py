@@ -40,10 +40,14 @@ NO_STORE = "this server keeps no feedback: it was started without --feedback-db"
 STORE_DOWN = "the feedback database cannot be reached right now, so nothing was saved; please try again"
 NO_OUTLINE = "Outline a lesion to review it."
 NO_DOWNLOAD = "outline a lesion first: a download is of the outline shown"
-NO_CASE_NUMBER = "give the case's number"
+NO_CASE_NUMBER = "give the case's number: a whole number from 1"
 NO_SESSION_CHOSEN = "choose a review session first"
 NO_REVIEW_SESSION = "No review session names you."
 ORGANISERS_ONLY = "The organiser's view is for logins marked as organisers."
+CASE_LEFT = (
+    "Case {k} of review session {name!r} was left before its review was saved: it stays in your worklist "
+    "(Next case or its number opens it again). Feedback on this image is saved as plain feedback, not as that case's."
+)
 # What the canvas says without the server: read from the template's data attributes (webapp.canvas).
 CANVAS = {
     "empty": "Upload an ultrasound image, or pick an example.",
@@ -261,8 +265,20 @@ def _calibration_words(calibration: dict) -> str:
 
 
 # --- review sessions ---------------------------------------------------------------------------------------
-def progress_line(*, size: int, reviewed: int, shown: int | None, upcoming: int | None) -> str:
-    """'Case k of N · r reviewed · next: case m' (positions from 0; ``shown``: the case open, if of this session)."""
+def progress_line(
+    *, size: int, reviewed: int, shown: int | None, upcoming: int | None, case_key: str | None, shown_done: bool
+) -> str:
+    """'Case k of N · r reviewed · next: case m · case id: ...' (positions from 0; ``shown``: the case open, if of
+    this session; ``upcoming``: the next not reviewed other than it; ``shown_done``: the open one is reviewed)."""
     parts = [f"**Case {shown + 1} of {size}**" if shown is not None else f"{size} cases", f"{reviewed} reviewed"]
-    parts.append(f"next: case {upcoming + 1}" if upcoming is not None else "all reviewed")
+    if upcoming is not None:
+        parts.append(f"next: case {upcoming + 1}")
+    else:
+        parts.append("all reviewed" if shown is None or shown_done else "this is the last case left")
+    if case_key:
+        parts.append(f"case id: {case_key}")
     return " · ".join(parts)
+
+
+AGREEMENT_CHART = "Outline agreement: mean Jaccard index (0 to 1), n = cases"
+AGAINST = {"model": "with the model's first outline", "reference": "with the reference outline"}
