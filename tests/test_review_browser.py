@@ -3,6 +3,8 @@ the organiser reads their agreement."""
 
 import csv
 import json
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -111,6 +113,9 @@ def test_two_reviewers_work_through_a_worklist_to_the_agreement_report(worklist_
         expect(chart.locator("rect[data-against=model]")).to_have_count(2)  # ann's and bob's, beside...
         expect(chart.locator("rect[data-against=reference]")).to_have_count(0)  # ...no reference outline here
         assert chart.inner_html().count("n = 10") == 2
+        if os.environ.get("LIVERCLICK_SCREENSHOT_DIR"):  # the README's picture of the organiser's view
+            shot = Path(os.environ["LIVERCLICK_SCREENSHOT_DIR"]) / "organiser_view.jpg"
+            organiser.screenshot(path=str(shot), type="jpeg", quality=60)
         browser.close()
 
     worklists = Worklists(store)

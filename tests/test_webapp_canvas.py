@@ -52,7 +52,7 @@ def test_overlay_holds_inputs_outline_diameter_and_result(segmenter, outlined):
     assert {c["name"] for c in r["classes"] if c["malignant"]} == {"metastasis", "hcc"}
     assert {c["label"] for c in r["classes"]} >= {"hcc (malignant)", "cyst"}
     assert r["malignant_prob"] == pytest.approx(boxed.prediction.malignant_prob)
-    assert r["malignant_label"] == "Malignancy score (not a calibrated probability)"
+    assert r["malignant_label"] == "Malignancy score"
     assert r["sentence"] == f"Malignancy score (not a calibrated probability): {r['malignant_prob']:.0%}."
     assert dict(r["rows"])["Longest diameter"].endswith(" px")
     empty = overlay(tab.clear(boxed), segmenter)
@@ -81,10 +81,8 @@ def test_the_malignancy_output_is_one_sentence_with_the_details_behind_it(segmen
         spec=segmenter.spec, provider="cpu", card={**segmenter.card, "calibration": {"temperature": 2}}
     )
     r = overlay(dataclasses.replace(outlined, prediction=p), fitted)["result"]
-    assert (
-        r["malignant_label"] == "Malignancy score (not a calibrated probability)"
-        and "Not calibrated" in r["details"][-1]
-    )
+    assert r["malignant_label"] == "Malignancy score" and "Not calibrated" in r["details"][-1]
+    assert r["sentence"].startswith("Malignancy score (not a calibrated probability): 34%")
 
 
 def test_tabs_hold_each_tab_for_its_owner_only_and_stamp_its_versions():

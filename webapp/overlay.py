@@ -64,7 +64,7 @@ def result(tab: Tab, predictor: Predictor) -> dict:
         ],
         "classes_heading": text.CLASSES_HEADING,
         "malignant_prob": p.malignant_prob,
-        "malignant_label": text.malignancy_label(calibrated),
+        "malignant_label": text.malignancy_bar(calibrated),
         "sentence": text.malignancy_sentence(p.malignant_prob, points, calibrated=calibrated),
         "details_heading": text.DETAILS,
         "details": text.malignancy_details(

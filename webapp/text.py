@@ -130,6 +130,11 @@ def malignancy_label(calibrated: bool) -> str:
     return "Probability of malignancy" if calibrated else "Malignancy score (not a calibrated probability)"
 
 
+def malignancy_bar(calibrated: bool) -> str:
+    """The malignancy bar's short label (the sentence under it says the rest)."""
+    return "Probability of malignancy" if calibrated else "Malignancy score"
+
+
 def point_name(name: str) -> str:
     """``sensitivity_90`` -> "90%-sensitivity"; ``youden`` -> "Youden"."""
     kind, _, value = name.partition("_")

@@ -24,9 +24,9 @@ BARS = {
 def agreement_chart(reviewers: list[dict]) -> str:
     """The chart of the agreement report's ``reviewers`` as an SVG element (HTML)."""
     group = 2 * BAR + PAIR_GAP + GROUP_GAP
-    width = LEFT + max(1, len(reviewers)) * group + 8
+    width = max(LEFT + max(1, len(reviewers)) * group + 8, LEFT + 240)  # room for the legend's words
     height = TOP + PLOT_H + BOTTOM
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height + 24}" role="img">']
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height + 36}" role="img">']
     parts.append(
         f'<title>{escape(text.AGREEMENT_CHART)}</title><text x="{LEFT}" y="14">{escape(text.AGREEMENT_CHART)}</text>'
     )
@@ -40,11 +40,10 @@ def agreement_chart(reviewers: list[dict]) -> str:
             parts += _bar(x + j * (BAR + PAIR_GAP), against, reviewer["reviewer"], reviewer[key], reviewer[count])
         name = escape(reviewer["reviewer"])
         parts.append(f'<text x="{x + BAR + PAIR_GAP // 2}" y="{TOP + PLOT_H + 36}" text-anchor="middle">{name}</text>')
-    legend_y = height + 12
-    for j, (against, colour) in enumerate(COLOURS.items()):
-        lx = LEFT + j * 240
-        parts.append(f'<rect x="{lx}" y="{legend_y - 10}" width="12" height="12" fill="{colour}"/>')
-        parts.append(f'<text x="{lx + 18}" y="{legend_y}" font-size="12">{escape(text.AGAINST[against])}</text>')
+    for j, (against, colour) in enumerate(COLOURS.items()):  # the legend, one line each
+        ly = height + j * 18
+        parts.append(f'<rect x="{LEFT}" y="{ly - 10}" width="12" height="12" fill="{colour}"/>')
+        parts.append(f'<text x="{LEFT + 18}" y="{ly}" font-size="12">{escape(text.AGAINST[against])}</text>')
     return "".join(parts) + "</svg>"
 
 
