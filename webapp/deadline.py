@@ -4,10 +4,15 @@ request that failed says."""
 from __future__ import annotations
 
 import concurrent.futures
+import itertools
 import threading
 import time
 from collections.abc import Callable
 from typing import TypeVar
+
+import numpy as np
+
+from core.runtime import Predictor
 
 # The slowest request measured on a 2-core CPU (paper-size x1.0 network, 40 MP PNG: read 0.6 s, predict up to
 # 1.5 s) takes about 2 s; the limit leaves ten times that for a busy machine and stops only runaway work.
@@ -88,3 +93,36 @@ class _Turn:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.wanted = 0
+
+
+class OneStepAtATime(Predictor):
+    """``predictor`` with its steps (one input's prediction: framing, network pass, outline) taken one at a time,
+    in the order they were asked for.
+
+    The cores are shared step by step, not request by request: a request of many steps (a long click history)
+    lets another user's step in after each of its own, and two steps never split the cores between them (on a
+    CPU two concurrent steps each take about twice as long as one alone, and one step's framing slows the
+    other's multi-threaded pass).
+    """
+
+    def __init__(self, predictor: Predictor) -> None:
+        self.inner = predictor
+        self.spec, self.card, self.provider = predictor.spec, predictor.card, predictor.provider
+        self._tickets = itertools.count()
+        self._serving = 0
+        self._turn = threading.Condition()
+
+    def run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return self.inner.run(batch)
+
+    def _predict(self, prepared, prompt, previous):
+        """One step, after every step asked for before it."""
+        with self._turn:
+            ticket = next(self._tickets)
+            self._turn.wait_for(lambda: self._serving == ticket)
+        try:
+            return super()._predict(prepared, prompt, previous)
+        finally:
+            with self._turn:
+                self._serving += 1
+                self._turn.notify_all()

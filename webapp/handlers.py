@@ -25,7 +25,7 @@ from core.prompt import PromptError
 from core.runtime import Predictor
 
 from .canvas import CanvasError, canvas_value, picture_url, read_act, read_download
-from .deadline import TIME_LIMIT_S, Deadline, RequestTimeout
+from .deadline import TIME_LIMIT_S, Deadline, OneStepAtATime, RequestTimeout
 from .feedback.record import FeedbackError, StoreUnavailable
 from .feedback.store import FeedbackStore
 from .files import Workspace, signed_in
@@ -55,7 +55,7 @@ class Viewer:
         workers: int = 2,
         public: tuple[Path, ...] = (),
     ) -> None:
-        self.predictor, self.store = predictor, store
+        self.predictor, self.store = OneStepAtATime(predictor), store
         self.public = public  # folders of files anyone may open (the examples)
         self.workspace = Workspace()
         self.deadline = Deadline(time_limit_s, workers)
