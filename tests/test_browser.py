@@ -63,7 +63,10 @@ def test_gestures_outline_history_and_result(served, page, canvas, scan, tmp_pat
     assert st["shown"]["inputs"] == [{"box": [120, 40, 160, 80]}] and st["shown"]["outline"]
     result = page.locator("#canvas .lc-result").inner_text()
     assert all(name in result for name in ("cyst", "hemangioma", "metastasis", "hcc", "Longest diameter"))
-    assert "90%-sensitivity threshold (0.19)" in result and "not a 90% chance of cancer" in result
+    sentence = page.locator("#canvas .lc-sentence").inner_text()
+    assert sentence.startswith("Malignancy score (not a calibrated probability): ") and "90%-sensitivity" in sentence
+    page.locator("#canvas .lc-details summary").click()  # the details, on demand
+    assert "90%-sensitivity threshold (0.19)" in page.locator("#canvas .lc-details").inner_text()
     screenshot = tmp_path / "liverclick_box_prompt.png"
     page.screenshot(path=str(screenshot), full_page=True)
     if os.environ.get("LIVERCLICK_SCREENSHOT_DIR"):
@@ -240,6 +243,8 @@ def test_fast_clicks_are_queued_applied_in_order_and_all_outlined(served, page, 
 
 
 def test_cine_frames_bad_uploads_examples_and_the_model_panel(served, page, canvas, image_bytes, tmp_path):
+    from playwright.sync_api import expect
+
     url, _ = served
     view = canvas(page)
     frames = np.random.default_rng(1).integers(0, 255, size=(3, 96, 128)).astype(np.uint8)
@@ -272,10 +277,11 @@ def test_cine_frames_bad_uploads_examples_and_the_model_panel(served, page, canv
     example = view.wait_picture(second["url"])
     assert (example["width"], example["height"]) == (150, 100) and view.state()["message"] == ""
 
-    page.get_by_text("Model: tiny-four 2", exact=True).click()
-    card = page.locator("#model-card")
+    card = page.locator("#model-card")  # open from the start
     card.wait_for()
-    assert "synthetic phantoms" in card.inner_text() and "0.5" in card.inner_text()
+    assert "Trained on: synthetic phantoms" in card.inner_text()
+    page.get_by_text("The model file's card and input contract (JSON)").click()
+    expect(page.locator("#model-card-raw")).to_contain_text("two_click_ji")
 
 
 @pytest.fixture(scope="module")

@@ -4,10 +4,12 @@ on SQLite and PostgreSQL."""
 
 import csv
 import json
+import re
 from pathlib import Path
 from types import SimpleNamespace
 
 import cv2
+import gradio as gr
 import numpy as np
 import pytest
 
@@ -15,13 +17,16 @@ from core.cli import main as cli_main
 from core.metrics import cohen_kappa, jaccard
 from core.prompt import Click, Prompt
 from core.runtime import Segmenter
-from webapp import tab
+from webapp import tab, text
 from webapp.feedback.store import FeedbackStore
 from webapp.handlers import Viewer
+from webapp.review import chart
+from webapp.review.agreement import agreement_markdown
 from webapp.review.cases import WorklistError, deepest_point, read_worklist
+from webapp.review.chart import agreement_chart
 from webapp.review.desk import Desk
 from webapp.review.ordering import class_uncertainty, first_answer, jittered, serving_order
-from webapp.review.worklist import Worklists
+from webapp.review.worklist import Worklists, next_after
 from webapp.text import ORGANISERS_ONLY
 
 CLASSES = ("benign", "malignant")
@@ -223,17 +228,70 @@ def test_the_panels_show_reviewers_their_own_progress_and_organisers_the_report(
     segmenter = Segmenter(tiny_model, provider="cpu")
     with FeedbackStore.open(db_url) as store:
         accounts = Accounts([Account("ann", "pw"), Account("org", "pw", "organiser")])
-        panels = ReviewPanels(Desk(Viewer(segmenter, store)), accounts)
+        panels = ReviewPanels(Desk(Viewer(segmenter, store, public=(worklist.parent,))), accounts)
         ann, org = SimpleNamespace(username="ann"), SimpleNamespace(username="org")
         sessions, line, box, organiser, every = panels.on_load(ann)
         assert sessions.choices == [("pilot", "pilot")] and box.visible and line.startswith("8 cases")
         assert not organiser.visible and every.choices == []
         key, canvas, line = panels.on_next("", "pilot", ann)
         assert panels.desk.viewer.tabs.get(key, "ann").case.position == 0 and canvas["overlay"]["outline"]
-        assert line == f"**Case 1 of {N}** · 0 reviewed · next: case 1"
+        # The case open is never "next", and its id is on screen.
+        assert line == f"**Case 1 of {N}** · 0 reviewed · next: case 2 · case id: img0.png#mask0.png"
         assert panels.on_progress(key, "pilot", ann) == line
+        assert panels.on_open(key, "pilot", "", ann) == (gr.skip(), gr.skip(), gr.skip())  # nothing typed yet
+        key, canvas, line = panels.on_open(key, "pilot", f"{N}", ann)
+        assert line.startswith(f"**Case {N} of {N}** · 0 reviewed · next: case 1 ·")  # the first after it, wrapped
+        key, canvas, line = panels.on_next(key, "pilot", ann)
+        assert line.startswith(f"**Case 1 of {N}**")
+        # Another image while the case's review is unsaved: said, and the tab no longer holds the case.
+        key, canvas, _ = panels.desk.viewer.on_file(key, str(worklist.parent / "img3.png"), ann)
+        assert "Case 1 of review session 'pilot' was left before its review was saved" in canvas["overlay"]["message"]
+        assert panels.desk.viewer.tabs.get(key, "ann").case is None
         assert panels.on_report("pilot", ann) == (ORGANISERS_ONLY, None, None, None)
         report, progress, jaccard, kappa = panels.on_report("pilot", org)
         assert "| ann | 0 of 8 |" in report and list(progress["reviewed"]) == [0] and kappa.empty
         assert panels.on_load(org)[3].visible and "no review session names you" in panels.on_load(org)[1].lower()
         assert "not a reviewer" in panels.progress_line(None, "pilot", "org")
+
+
+def test_progress_never_names_the_open_case_as_next():
+    line = text.progress_line(
+        size=5, reviewed=1, shown=1, upcoming=next_after({0}, 5, 1), case_key="c2", shown_done=False
+    )
+    assert line == "**Case 2 of 5** · 1 reviewed · next: case 3 · case id: c2"
+    assert next_after({0, 2, 3, 4}, 5, 1) is None
+    last = text.progress_line(size=5, reviewed=4, shown=1, upcoming=None, case_key="c2", shown_done=False)
+    assert last == "**Case 2 of 5** · 4 reviewed · this is the last case left · case id: c2"
+    done = text.progress_line(size=5, reviewed=5, shown=1, upcoming=None, case_key="c2", shown_done=True)
+    assert "all reviewed" in done
+
+
+def test_agreement_shares_carry_their_denominators_and_the_chart_keeps_a_fixed_axis():
+    reviewers = [
+        {"reviewer": "ann", "reviewed": 1, "outline_jaccard_with_model": 0.98, "outlines_with_reference": 1,
+         "outline_jaccard_against_reference": 0.1},
+        {"reviewer": "bob", "reviewed": 0, "outline_jaccard_with_model": None, "outlines_with_reference": 0,
+         "outline_jaccard_against_reference": None},
+    ]  # fmt: skip
+    svg = agreement_chart(reviewers)
+    bars = {
+        (m["data-reviewer"], m["data-against"]): m
+        for m in (dict(re.findall(r'([\w-]+)="([^"]*)"', r)) for r in re.findall(r"<rect [^>]*data-against[^>]*>", svg))
+    }
+    model, reference = bars["ann", "model"], bars["ann", "reference"]
+    base = lambda bar: float(bar["y"]) + float(bar["height"])  # noqa: E731
+    assert base(model) == base(reference) and model["x"] != reference["x"]  # side by side, not stacked
+    assert float(model["height"]) == pytest.approx(0.98 * chart.PLOT_H)  # a fixed 0-1 axis
+    assert float(reference["height"]) == pytest.approx(0.1 * chart.PLOT_H)
+    assert svg.count("n = 1") == 2 and svg.count("n = 0") == 2 and ("bob", "model") not in bars
+    report = {
+        "session": "s", "notice": "n", "cases": 1, "ordering": "given", "model": "m",
+        "reviewers": [{**reviewers[0], "accepted": 1, "class_agreement_with_model": 1.0, "classes_with_reference": 1,
+                       "class_accuracy_against_reference": 0.0}],
+        "pairs": [{"a": "ann", "b": "bob", "shared_cases": 0, "class_agreement": None, "kappa": None,
+                   "outline_jaccard": None}],
+        "model_vs_reference": {"cases": 1, "labelled": 1, "outlined": 1, "class_accuracy": 1.0, "outline_jaccard": 0.9},
+    }  # fmt: skip
+    markdown = agreement_markdown(report)
+    assert "| ann | 1 of 1 | 1 | 100% (1 of 1) | 0.980 | 0% (0 of 1) | 0.100 |" in markdown
+    assert "class accuracy 100% (1 of 1)" in markdown

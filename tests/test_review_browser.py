@@ -3,6 +3,8 @@ the organiser reads their agreement."""
 
 import csv
 import json
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -67,11 +69,17 @@ def test_two_reviewers_work_through_a_worklist_to_the_agreement_report(worklist_
             page = sign_in(browser, url, user)
             progress = page.locator("#worklist-progress")
             expect(progress).to_contain_text("0 reviewed · next: case 1")
+            number = page.locator("#case-number input, #case-number textarea")
+            expect(number).to_have_value("")  # empty until typed: no 0, nothing marked invalid
+            assert number.get_attribute("aria-invalid") in (None, "false")
             expect(page.locator("#organiser")).to_be_hidden()  # reviewers see their own work only
             view, shown = canvas(page), None
             for k in range(1, CASES + 1):
                 page.locator("#next-case").click()
                 expect(progress).to_contain_text(f"Case {k} of {CASES} · {k - 1} reviewed")
+                expect(progress).to_contain_text(f"case id: case{k - 1}.png")
+                if k < CASES:
+                    expect(progress).not_to_contain_text(f"next: case {k} ")
                 shown = view.wait_picture(shown and shown["url"])
                 w, h = 150 + 5 * (k - 1), 100 + 4 * (k - 1)
                 assert (shown["width"], shown["height"]) == (w, h)
@@ -101,6 +109,13 @@ def test_two_reviewers_work_through_a_worklist_to_the_agreement_report(worklist_
         report = page.locator("#organiser-report")
         expect(report).to_contain_text("ann / bob")
         text = report.inner_text()
+        chart = page.locator("#agreement-chart svg")
+        expect(chart.locator("rect[data-against=model]")).to_have_count(2)  # ann's and bob's, beside...
+        expect(chart.locator("rect[data-against=reference]")).to_have_count(0)  # ...no reference outline here
+        assert chart.inner_html().count("n = 10") == 2
+        if os.environ.get("LIVERCLICK_SCREENSHOT_DIR"):  # the README's picture of the organiser's view
+            shot = Path(os.environ["LIVERCLICK_SCREENSHOT_DIR"]) / "organiser_view.jpg"
+            organiser.screenshot(path=str(shot), type="jpeg", quality=60)
         browser.close()
 
     worklists = Worklists(store)

@@ -10,7 +10,6 @@ import core.models
 from core.cli import main as cli_main
 from core.runtime import Segmenter
 from webapp import app as webapp
-from webapp import text
 from webapp.feedback.migrations import MIGRATIONS
 from webapp.feedback.store import FeedbackStore
 
@@ -109,16 +108,6 @@ def test_page_has_the_notice_model_panel_and_examples_hook(segmenter, tmp_path):
     cv2.imwrite(str(tmp_path / "phantom.png"), np.zeros((32, 32), np.uint8))
     config = webapp.build_demo(segmenter, examples_dir=tmp_path).config
     assert any(c["type"] == "dataset" for c in config["components"])
-
-
-def test_model_card_markdown(segmenter):
-    card = text.model_card_markdown(segmenter)
-    assert "**tiny-four**, version 3, running on CPUExecutionProvider" in card
-    assert "Research tool, not for diagnosis." in card
-    assert "cyst, hemangioma, metastasis (malignant), hcc (malignant)" in card
-    assert "- **Training data**: synthetic liver phantoms" in card
-    assert "  - **two_click**:" in card and "    - **mean_ji**: 0.812" in card and "0.79, 0.83" in card
-    assert "- **Git revision**: abc123" in card
 
 
 def test_serve_without_the_bundled_model_says_so(monkeypatch, capsys):

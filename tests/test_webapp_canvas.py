@@ -52,31 +52,37 @@ def test_overlay_holds_inputs_outline_diameter_and_result(segmenter, outlined):
     assert {c["name"] for c in r["classes"] if c["malignant"]} == {"metastasis", "hcc"}
     assert {c["label"] for c in r["classes"]} >= {"hcc (malignant)", "cyst"}
     assert r["malignant_prob"] == pytest.approx(boxed.prediction.malignant_prob)
-    assert r["malignant_label"] == "Malignant (model output, not calibrated)"
-    assert r["operating_points"] == [] and dict(r["rows"])["Longest diameter"].endswith(" px")
+    assert r["malignant_label"] == "Malignancy score"
+    assert r["sentence"] == f"Malignancy score (not a calibrated probability): {r['malignant_prob']:.0%}."
+    assert dict(r["rows"])["Longest diameter"].endswith(" px")
     empty = overlay(tab.clear(boxed), segmenter)
     assert empty["outline"] == [] and empty["result"] is None and empty["diameter"] is None
 
 
-def test_operating_points_are_said_with_what_they_mean(segmenter, outlined):
+def test_the_malignancy_output_is_one_sentence_with_the_details_behind_it(segmenter, outlined):
     p = dataclasses.replace(
         outlined.prediction, malignant_prob=0.34, operating_points=(("sensitivity_90", 0.19), ("sensitivity_95", 0.41))
     )
-    calibrated = SimpleNamespace(
-        spec=segmenter.spec, provider="cpu", card={**segmenter.card, "calibration": {"temperature": 1.7}}
+    held_out = {"split": "x.csv [test]", "benign_malignant": {"calibration": {"per_input": {"ece": 0.03}}}}
+    checked = SimpleNamespace(
+        spec=segmenter.spec, provider="cpu", card={**segmenter.card, "metrics": held_out, "calibration": {}}
     )
-    r = overlay(dataclasses.replace(outlined, prediction=p), calibrated)["result"]
-    first, second = r["operating_points"]
-    assert first["statement"] == "above the 90%-sensitivity threshold (0.19)"
-    assert second["statement"] == "below the 95%-sensitivity threshold (0.41)"
-    assert (
-        "chosen on validation images so that 90% of the malignant lesions there scored at or above it"
-        in (first["meaning"])
+    r = overlay(dataclasses.replace(outlined, prediction=p), checked)["result"]
+    assert r["sentence"] == (
+        "Probability of malignancy: 34%, above the 90%-sensitivity threshold and below the 95%-sensitivity threshold."
     )
-    assert (
-        "not a 90% chance of cancer" in first["meaning"]
-        and r["malignant_label"] == "Malignant (calibrated probability)"
+    assert r["details"][0] == (
+        "90%-sensitivity threshold (0.19): 90% of the malignant lesions in the validation images scored at or above it."
     )
+    caveats = [line for line in r["details"] if "chance of cancer" in line]
+    assert caveats == ["Being above the 90%-sensitivity threshold is not a 90% chance of cancer."]  # not the 95%'s
+    # A card with calibration fitted but no held-out check: a score, not a probability.
+    fitted = SimpleNamespace(
+        spec=segmenter.spec, provider="cpu", card={**segmenter.card, "calibration": {"temperature": 2}}
+    )
+    r = overlay(dataclasses.replace(outlined, prediction=p), fitted)["result"]
+    assert r["malignant_label"] == "Malignancy score" and "Not calibrated" in r["details"][-1]
+    assert r["sentence"].startswith("Malignancy score (not a calibrated probability): 34%")
 
 
 def test_tabs_hold_each_tab_for_its_owner_only_and_stamp_its_versions():

@@ -4,6 +4,7 @@ import base64
 import json
 import logging
 import shutil
+import time
 import uuid
 from pathlib import Path
 from types import SimpleNamespace
@@ -149,6 +150,7 @@ def test_slow_and_broken_models_are_answered_with_a_message(faulty_segmenter, op
     model.delay = 1.0
     overlay = viewer.act(call(viewer, key, [click(140, 60)]), "ann")["overlay"]
     assert "longer than the server's limit of 0.3 s" in overlay["message"] and overlay["inputs"] == []
+    time.sleep(1.0)  # the abandoned pass ends: until then it holds her turn (webapp.deadline)
     model.delay, model.fail = 0.0, True
     with caplog.at_level(logging.ERROR, logger="liverclick.webapp"):
         overlay = viewer.act(call(viewer, key, [click(140, 60)]), "ann")["overlay"]

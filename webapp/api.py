@@ -39,10 +39,11 @@ class Api:
         self.viewer = viewer
 
     def answer(
-        self, image: FileData, prompt: str, previous_mask: FileData | None = None
+        self, image: FileData, prompt: str, request: gr.Request, previous_mask: FileData | None = None
     ) -> tuple[UltrasoundImage, Prompt, Prediction]:
         """Read an API call's upload (removed from disk at once; the prompt's frame) and answer its click history
-        (one pass with the previous outline when one is uploaded), within the time limit."""
+        (one pass with the previous outline when one is uploaded), within the time limit and in the caller's turn
+        (their login, else their Gradio session: webapp.deadline)."""
         viewer = self.viewer
 
         def work() -> tuple[UltrasoundImage, Prompt, Prediction]:
@@ -56,7 +57,7 @@ class Api:
                 previous = load_outline(outline, picture.width, picture.height)
             return picture, p, viewer.predictor.replay(picture, p, previous)
 
-        return viewer.deadline.run(work)
+        return viewer.deadline.run(work, owner=request.username or getattr(request, "session_hash", None))
 
     def segment(
         self, image: FileData, prompt: str, request: gr.Request, previous_mask: FileData | None = None
@@ -71,7 +72,7 @@ class Api:
         image's own size) and the probabilities.
         """
         with api_errors("segment"):
-            picture, _, p = self.answer(image, prompt, previous_mask)
+            picture, _, p = self.answer(image, prompt, request, previous_mask)
             png = encode(".png", p.mask.astype(np.uint8) * 255)
             mask = self.viewer.workspace.write_once(request.username, "mask.png", png)
             measurements = measure(p.mask, picture.pixel_spacing_mm)
@@ -105,7 +106,7 @@ class Api:
             store = self.viewer.the_store()
             if not request.username:
                 raise FeedbackError(LOGIN_NEEDED)
-            picture, p, prediction = self.answer(image, prompt)
+            picture, p, prediction = self.answer(image, prompt, request)
             review = Review(
                 agree=agree,
                 outline_rating=outline_rating,

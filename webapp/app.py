@@ -26,7 +26,7 @@ from starlette.middleware import Middleware
 from core.imageio import MAX_BYTES
 from core.runtime import Predictor
 
-from . import text
+from . import card, text
 from .accounts import Accounts
 from .api import Api
 from .canvas import canvas_component
@@ -63,11 +63,12 @@ def build_demo(
     """
     viewer = Viewer(predictor, store, time_limit_s=time_limit_s, workers=workers, public=(examples_dir,))
     panels = ReviewPanels(Desk(viewer), accounts)
-    examples = sorted(examples_dir.glob("*.png")) if examples_dir.is_dir() else []
+    examples = card.shown_examples(predictor, examples_dir)  # the liver phantoms only for a liver model
+    domain = card.domain(predictor)
     gr.set_static_paths([examples_dir])  # served where they are: the upload and cache folder holds no public file
-    with gr.Blocks(title="liverclick", delete_cache=(600, 3600)) as demo:
-        gr.Markdown(f"{text.TITLE}\n{text.INTRO}")
-        gr.Markdown(text.header(predictor), elem_id="notice")
+    with gr.Blocks(title=text.page_title(domain), delete_cache=(600, 3600)) as demo:
+        gr.Markdown(text.title(domain), elem_id="title")
+        gr.Markdown(text.header(predictor, domain), elem_id="notice")
         state = gr.State("", time_to_live=TAB_TTL_S, delete_callback=viewer.forget)  # the tab's key
         with gr.Row():
             with gr.Column(scale=3):
@@ -79,8 +80,10 @@ def build_demo(
                 form = feedback_form(predictor, visible=store is not None)
         if examples:
             gr.Examples([[str(p)] for p in examples], inputs=[upload], label="Examples")
-        with gr.Accordion(f"Model: {predictor.name} {predictor.version}", open=False):
-            gr.Markdown(text.model_card_markdown(predictor), elem_id="model-card")
+        with gr.Accordion(f"{text.CARD_PANEL}: {predictor.name} {predictor.version}", open=True, elem_id="about"):
+            gr.Markdown(card.summary_markdown(predictor), elem_id="model-card")
+            with gr.Accordion(text.CARD_RAW, open=False):
+                gr.Code(card.raw_json(predictor), language="json", interactive=False, elem_id="model-card-raw")
         panels.organiser_layout()
         submitted = wire(demo, viewer, state=state, canvas=canvas, upload=upload, frame=frame, form=form)
         panels.wire(demo, state, [state, canvas], submitted)

@@ -25,14 +25,14 @@ from core.prompt import PromptError
 from core.runtime import Predictor
 
 from .canvas import CanvasError, canvas_value, picture_url, read_act, read_download
-from .deadline import TIME_LIMIT_S, Deadline, RequestTimeout
+from .deadline import TIME_LIMIT_S, Deadline, OneStepAtATime, RequestTimeout
 from .feedback.record import FeedbackError, StoreUnavailable
 from .feedback.store import FeedbackStore
 from .files import Workspace, signed_in
 from .overlay import overlay
-from .tab import Review, Tab, apply, choose_frame, open_image, report, submit_review
+from .tab import CaseRef, Review, Tab, apply, choose_frame, open_image, report, submit_review
 from .tabs import TabError, Tabs
-from .text import IMAGE_CHANGED, INTERNAL_ERROR, NO_DOWNLOAD, NO_STORE, STORE_DOWN, signed_in_line
+from .text import CASE_LEFT, IMAGE_CHANGED, INTERNAL_ERROR, NO_DOWNLOAD, NO_STORE, STORE_DOWN, signed_in_line
 
 TAB_TTL_S = 3 * 3600  # a tab idle this long gives its image and prompt back
 TAB_CAPACITY = 500  # most tabs held at once (each holds one prepared image)
@@ -55,7 +55,7 @@ class Viewer:
         workers: int = 2,
         public: tuple[Path, ...] = (),
     ) -> None:
-        self.predictor, self.store = predictor, store
+        self.predictor, self.store = OneStepAtATime(predictor), store
         self.public = public  # folders of files anyone may open (the examples)
         self.workspace = Workspace()
         self.deadline = Deadline(time_limit_s, workers)
@@ -76,7 +76,7 @@ class Viewer:
         tab = Tab(key=key)
         try:
             with self._held(key, username) as tab:
-                return self.shown(self.deadline.run(lambda: change(tab))), None
+                return self.shown(self.deadline.run(lambda: change(tab), owner=username or tab.key)), None
         except USER_ERRORS as exc:
             message = str(exc)
         except Exception:
@@ -124,11 +124,23 @@ class Viewer:
             data, name = self.workspace.read_upload(path, self.public)
             return open_image(self.predictor, tab, data, name=name)
 
+        left = self._unsaved_case(key, request.username)
         tab, message = self.attempt(key, request.username, opened)
+        if left is not None and message is None:  # never silently: its review would go as plain feedback
+            message = CASE_LEFT.format(k=left.position + 1, name=left.session)
+            gr.Warning(message)
         image = tab.image
         n = image.n_frames if image is not None else 1
         frames = gr.Slider(minimum=0, maximum=max(1, n - 1), value=image.frame if image else 0, visible=n > 1)
         return (*self.outputs(tab, message), frames)
+
+    def _unsaved_case(self, key: str, username: str | None) -> CaseRef | None:
+        """The review case tab ``key`` shows, if its review is not saved."""
+        try:
+            tab = self.tabs.get(key, username)
+        except TabError:
+            return None
+        return tab.case if tab.case is not None and tab.feedback_id is None else None
 
     def on_frame(self, key: str, frame: float, request: gr.Request) -> tuple:
         return self.outputs(
@@ -206,17 +218,18 @@ class Viewer:
             with self.tabs.hold(key, username) as tab:
                 if picture != picture_url(tab):
                     return {"error": IMAGE_CHANGED}
-                tab, message = self._apply(tab, actions)
+                tab, message = self._apply(tab, actions, owner=username or key)
                 tab = self.tabs.put(tab)
         except (CanvasError, TabError) as exc:
             return {"error": str(exc)}
         return {"overlay": self.drawing(tab, message)}
 
-    def _apply(self, tab: Tab, actions: list) -> tuple[Tab, str | None]:
-        """``tab`` after ``actions``, each within the time limit, up to the first that failed, and why it did."""
+    def _apply(self, tab: Tab, actions: list, *, owner: str) -> tuple[Tab, str | None]:
+        """``tab`` after ``actions``, each within the time limit and in ``owner``'s turn (webapp.deadline), up to the
+        first that failed, and why it did."""
         for action in actions:
             try:
-                tab = self.deadline.run(lambda t=tab, a=action: apply(self.predictor, t, a))
+                tab = self.deadline.run(lambda t=tab, a=action: apply(self.predictor, t, a), owner=owner)
             except (ImageError, PromptError, RequestTimeout) as exc:
                 return tab, str(exc)
             except Exception:

@@ -14,9 +14,8 @@ import numpy as np
 
 from core.prompt import input_dict
 from core.runtime import Predictor
-from core.serialize import operating_points_json
 
-from . import text
+from . import card, text
 from .tab import Tab
 
 
@@ -52,8 +51,10 @@ def outline_polygons(mask: np.ndarray) -> list[list[list[int]]]:
 
 
 def result(tab: Tab, predictor: Predictor) -> dict:
-    """Class probabilities (most likely first), the malignant probability with the operating points, the lesion."""
+    """Class probabilities (most likely first), the malignancy output in one sentence with the details behind it
+    (the operating points), the lesion."""
     p, spec = tab.prediction, predictor.spec
+    calibrated, points = card.calibrated(predictor.card), list(p.operating_points)
     classes = sorted(p.class_probs.items(), key=lambda kv: -kv[1])
     malignant = set(spec.malignant_classes)
     return {
@@ -63,10 +64,11 @@ def result(tab: Tab, predictor: Predictor) -> dict:
         ],
         "classes_heading": text.CLASSES_HEADING,
         "malignant_prob": p.malignant_prob,
-        "malignant_label": text.malignant_label("calibration" in predictor.card),
-        "operating_points": [
-            {"statement": point["statement"], "meaning": text.operating_point_meaning(point["name"])}
-            for point in operating_points_json(p)
-        ],
+        "malignant_label": text.malignancy_bar(calibrated),
+        "sentence": text.malignancy_sentence(p.malignant_prob, points, calibrated=calibrated),
+        "details_heading": text.DETAILS,
+        "details": text.malignancy_details(
+            p.malignant_prob, points, calibrated=calibrated, ece=card.held_out_ece(predictor.card)
+        ),
         "rows": [list(row) for row in text.lesion_rows(tab.measurements, p, tab.image, predictor.provider)],
     }

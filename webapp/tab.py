@@ -42,6 +42,7 @@ class CaseRef:
     case_id: int
     position: int  # from 0, in the session's order
     size: int
+    key: str = ""  # the case's id in its worklist (the image's name, or its case_id column)
 
 
 @dataclass(frozen=True)

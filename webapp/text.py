@@ -7,10 +7,7 @@ values (a tab, a prediction, a model) and lay out what comes back.
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING
-
-from core.serialize import operating_point_name
 
 if TYPE_CHECKING:
     from core.imageio import UltrasoundImage
@@ -18,8 +15,17 @@ if TYPE_CHECKING:
     from core.runtime import Prediction, Predictor
 
 NOTICE = "Research tool, not for diagnosis."
-TITLE = "# liverclick"
 INTRO = "Click on a lesion in an ultrasound image, or draw a box around it, to see it outlined and classified."
+
+
+def page_title(domain: str) -> str:
+    """The browser tab's title: the images the model is for, and that it is for research."""
+    return f"liverclick · {domain} lesions · research only"
+
+
+def title(domain: str) -> str:
+    return f"# liverclick: {domain} lesions\n{INTRO}"
+
 
 # --- messages ----------------------------------------------------------------------------------------------
 NO_IMAGE = "upload an image first, then click on the lesion"
@@ -34,10 +40,14 @@ NO_STORE = "this server keeps no feedback: it was started without --feedback-db"
 STORE_DOWN = "the feedback database cannot be reached right now, so nothing was saved; please try again"
 NO_OUTLINE = "Outline a lesion to review it."
 NO_DOWNLOAD = "outline a lesion first: a download is of the outline shown"
-NO_CASE_NUMBER = "give the case's number"
+NO_CASE_NUMBER = "give the case's number: a whole number from 1"
 NO_SESSION_CHOSEN = "choose a review session first"
 NO_REVIEW_SESSION = "No review session names you."
 ORGANISERS_ONLY = "The organiser's view is for logins marked as organisers."
+CASE_LEFT = (
+    "Case {k} of review session {name!r} was left before its review was saved: it stays in your worklist "
+    "(Next case or its number opens it again). Feedback on this image is saved as plain feedback, not as that case's."
+)
 # What the canvas says without the server: read from the template's data attributes (webapp.canvas).
 CANVAS = {
     "empty": "Upload an ultrasound image, or pick an example.",
@@ -47,9 +57,14 @@ CANVAS = {
 
 
 # --- the viewer --------------------------------------------------------------------------------------------
-def header(predictor: Predictor) -> str:
-    """The notice line under the title."""
-    return f"**{NOTICE}** Model: {predictor.name} {predictor.version}."
+def header(predictor: Predictor, domain: str) -> str:
+    """The notice under the title: research only, and which images and classes the model is for."""
+    spec = predictor.spec
+    classes = " or ".join(spec.class_names) if len(spec.class_names) == 2 else ", ".join(spec.class_names)
+    return (
+        f"**{NOTICE}** Model: {predictor.name} {predictor.version}, for **{domain}** images: {classes}. "
+        f"Its answers on other images mean nothing."
+    )
 
 
 def signed_in_line(username: str | None) -> str:
@@ -101,26 +116,79 @@ def lesion_rows(m: Measurements, p: Prediction, image: UltrasoundImage, provider
     ]
 
 
-def malignant_label(calibrated: bool) -> str:
-    return f"Malignant ({'calibrated probability' if calibrated else 'model output, not calibrated'})"
-
-
 def class_label(name: str, malignant: bool) -> str:
-    return f"{name} (malignant)" if malignant else name
+    return f"{name} (malignant)" if malignant and name.lower() != "malignant" else name
 
 
 CLASSES_HEADING = "Class probabilities"
+DETAILS = "What this means"
 
 
-def operating_point_meaning(name: str) -> str:
-    """What an operating point is, for a reader who might take "90%-sensitivity" for a chance of cancer."""
+def malignancy_label(calibrated: bool) -> str:
+    """What the malignancy output is called: a probability only when the model's card stands behind it
+    (webapp.card.calibrated)."""
+    return "Probability of malignancy" if calibrated else "Malignancy score (not a calibrated probability)"
+
+
+def malignancy_bar(calibrated: bool) -> str:
+    """The malignancy bar's short label (the sentence under it says the rest)."""
+    return "Probability of malignancy" if calibrated else "Malignancy score"
+
+
+def point_name(name: str) -> str:
+    """``sensitivity_90`` -> "90%-sensitivity"; ``youden`` -> "Youden"."""
     kind, _, value = name.partition("_")
-    if kind == "sensitivity" and value.isdigit():
-        return (
-            f"The {operating_point_name(name)} was chosen on validation images so that {value}% of the malignant "
-            f"lesions there scored at or above it. Being above it is not a {value}% chance of cancer."
+    return f"{value}%-sensitivity" if kind == "sensitivity" and value.isdigit() else kind.capitalize()
+
+
+def _and(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
+
+
+def malignancy_sentence(p: float, points: list[tuple[str, float]], *, calibrated: bool) -> str:
+    """One sentence: the malignancy output and where it falls against the operating points, lowest first."""
+    head = f"{malignancy_label(calibrated)}: {p:.0%}"
+    if not points:
+        return f"{head}."
+    ordered = sorted(points, key=lambda point: point[1])
+    sides = []
+    for side, names in (
+        ("above", [point_name(n) for n, t in ordered if p >= t]),
+        ("below", [point_name(n) for n, t in ordered if p < t]),
+    ):
+        if names:
+            sides.append(f"{side} the {_and(names)} threshold{'s' if len(names) > 1 else ''}")
+    return f"{head}, {' and '.join(sides)}."
+
+
+def malignancy_details(p: float, points: list[tuple[str, float]], *, calibrated: bool, ece: float | None) -> list[str]:
+    """The details behind the sentence, one line each: what each threshold is, the caveat where it applies, and
+    what the number is."""
+    lines = []
+    for name, threshold in sorted(points, key=lambda point: point[1]):
+        kind, _, value = name.partition("_")
+        if kind == "sensitivity" and value.isdigit():
+            meaning = f"{value}% of the malignant lesions in the validation images scored at or above it."
+        elif kind == "youden":
+            meaning = (
+                "the score that best balanced finding malignant lesions against wrongly flagging benign ones on "
+                "the validation images (Youden's index: sensitivity + specificity − 1 at its largest)."
+            )
+        else:
+            meaning = "chosen on the validation images."
+        lines.append(f"{point_name(name)} threshold ({threshold:.2f}): {meaning}")
+    for name, threshold in sorted(points, key=lambda point: -point[1]):
+        kind, _, value = name.partition("_")
+        if kind == "sensitivity" and value.isdigit() and p >= threshold:  # the caveat, only where it applies
+            lines.append(f"Being above the {value}%-sensitivity threshold is not a {value}% chance of cancer.")
+    if calibrated:
+        lines.append(f"Calibrated: on held-out test images its expected calibration error was {ece:.3f}.")
+    else:
+        lines.append(
+            "Not calibrated: the model's card shows no held-out check that this number matches how often such "
+            "lesions are malignant, so read it as a ranking against the thresholds, not as a chance."
         )
-    return f"The {operating_point_name(name)} was chosen on validation images."
+    return lines
 
 
 def _duration(value: float) -> str:
@@ -128,44 +196,94 @@ def _duration(value: float) -> str:
     return f"{value:.1f} ms" if value < 10 else f"{value:.0f} ms"
 
 
-# --- the model panel ---------------------------------------------------------------------------------------
-def model_card_markdown(predictor: Predictor) -> str:
-    """The model panel: name, version, provider, classes and every entry of the model card."""
-    spec, card = predictor.spec, predictor.card
-    classes = ", ".join(class_label(c, c in spec.malignant_classes) for c in spec.class_names)
-    lines = [
-        f"**{predictor.name}**, version {predictor.version}, running on {predictor.provider}.",
-        "",
-        f"**{NOTICE}**",
-        "",
-        f"- **Classes**: {classes}",
-        f"- **Input**: {spec.input_size} x {spec.input_size}, "
-        + ("zoomed in around the prompt" if spec.zoom_in else "the whole image"),
-    ]
-    for key, value in card.items():
-        if key not in ("name", "version"):
-            lines += _card_entry(key.replace("_", " ").capitalize(), value)
+# --- the model panel
+CARD_PANEL = "About the model"
+CARD_RAW = "The model file's card and input contract (JSON)"
+# The card's figures the summary names: (path under the card's metrics, what it is, how to show it).
+CARD_FIGURES = (
+    (("two_click_jaccard",), "Outline from a box: mean Jaccard index with the reference (0–1)", "num"),
+    (("one_click_jaccard",), "Outline from one click: mean Jaccard index", "num"),
+    (("noc", "noc85"), "Clicks needed to reach a Jaccard index of 0.85 (mean)", "clicks"),
+    (("noc", "noc90"), "Clicks needed to reach 0.90 (mean)", "clicks"),
+    (("benign_malignant", "auroc"), "Benign/malignant AUROC (0.5 is chance, 1 perfect)", "num"),
+    (("benign_malignant", "sensitivity"), "Sensitivity at the Youden threshold", "pct"),
+    (("benign_malignant", "specificity"), "Specificity at the Youden threshold", "pct"),
+    (("benign_malignant", "calibration", "per_image", "ece"), "Calibration error (ECE) per image, 0 is perfect", "num"),
+    (("benign_malignant", "calibration", "per_input", "ece"), "Calibration error (ECE) per prompt", "num"),
+)
+_FORMATS = {"num": "{:.3f}", "pct": "{:.0%}", "clicks": "{:.1f}"}
+
+
+def card_summary(
+    *,
+    name: str,
+    version: str,
+    domain: str,
+    classes: list[str],
+    malignant: list[str],
+    training_data: str | None,
+    figures: list[tuple[str, str, float, list | None]],
+    split: str | None,
+    calibration: dict,
+    points: list[tuple[str, float, dict]],
+    not_for: str | None,
+) -> str:
+    """The model card as a clinician reads it (webapp.card.summary_markdown gathers the values)."""
+    kinds = ", ".join(class_label(c, c in malignant) for c in classes)
+    lines = [f"**{name} {version}** outlines and classifies lesions in **{domain}** images: {kinds}.", ""]
+    lines += [f"**{NOTICE}** {not_for or ''}".rstrip(), ""]
+    if training_data:
+        lines += [f"**Trained on**: {training_data}.".replace("..", "."), ""]
+    if figures:
+        lines += [f"**What it reaches** on {split or 'its test images'}:", "", "| | Result | 95% CI |", "|---|---|---|"]
+        for label, kind, value, ci in figures:
+            fmt = _FORMATS[kind]
+            interval = f"{fmt.format(ci[0])}–{fmt.format(ci[1])}" if isinstance(ci, list) and len(ci) == 2 else "–"
+            lines.append(f"| {label} | {fmt.format(value)} | {interval} |")
+        lines.append("")
+    lines += [_calibration_words(calibration), ""]
+    if points:
+        lines += ["**Thresholds** (chosen on the validation images):", ""]
+        lines += ["| Threshold | Score | Sensitivity on validation | Specificity on validation |", "|---|---|---|---|"]
+        for point, threshold, rates in points:
+            sens, spec = (f"{rates[k]:.0%}" if isinstance(rates.get(k), (int, float)) else "–" for k in RATES)
+            lines.append(f"| {point_name(point)} | {threshold:.2f} | {sens} | {spec} |")
     return "\n".join(lines)
 
 
-def _card_entry(title: str, value, depth: int = 0) -> list[str]:
-    pad = "  " * depth
-    if isinstance(value, dict):
-        return [f"{pad}- **{title}**:"] + [line for k, v in value.items() for line in _card_entry(str(k), v, depth + 1)]
-    if isinstance(value, list) and any(isinstance(v, (dict, list)) for v in value):
-        return [f"{pad}- **{title}**:"] + [f"{pad}  - {json.dumps(v)}" for v in value]
-    if isinstance(value, list):
-        value = ", ".join(_plain(v) for v in value)
-    return [f"{pad}- **{title}**: {_plain(value)}"]
+RATES = ("sensitivity", "specificity")
 
 
-def _plain(value) -> str:
-    return f"{value:.3g}" if isinstance(value, float) else str(value)
+def _calibration_words(calibration: dict) -> str:
+    fitted = calibration.get("fitted_on") or {}
+    where = f" on the {fitted['split']} split ({fitted.get('n_images', '?')} images)" if fitted.get("split") else ""
+    if calibration["calibrated"]:
+        return (
+            f"**The malignancy number is a calibrated probability**: fitted{where}, and on held-out images its "
+            f"expected calibration error was {calibration['ece']:.3f} (at most {calibration['limit']:.2f} counts)."
+        )
+    return (
+        f"**The malignancy number is a score, not a calibrated probability**: its calibration was fitted{where}, "
+        f"and the card shows no held-out check with an expected calibration error of at most "
+        f"{calibration['limit']:.2f}."
+    )
 
 
 # --- review sessions ---------------------------------------------------------------------------------------
-def progress_line(*, size: int, reviewed: int, shown: int | None, upcoming: int | None) -> str:
-    """'Case k of N · r reviewed · next: case m' (positions from 0; ``shown``: the case open, if of this session)."""
+def progress_line(
+    *, size: int, reviewed: int, shown: int | None, upcoming: int | None, case_key: str | None, shown_done: bool
+) -> str:
+    """'Case k of N · r reviewed · next: case m · case id: ...' (positions from 0; ``shown``: the case open, if of
+    this session; ``upcoming``: the next not reviewed other than it; ``shown_done``: the open one is reviewed)."""
     parts = [f"**Case {shown + 1} of {size}**" if shown is not None else f"{size} cases", f"{reviewed} reviewed"]
-    parts.append(f"next: case {upcoming + 1}" if upcoming is not None else "all reviewed")
+    if upcoming is not None:
+        parts.append(f"next: case {upcoming + 1}")
+    else:
+        parts.append("all reviewed" if shown is None or shown_done else "this is the last case left")
+    if case_key:
+        parts.append(f"case id: {case_key}")
     return " · ".join(parts)
+
+
+AGREEMENT_CHART = "Outline agreement: mean Jaccard index (0 to 1), n = cases"
+AGAINST = {"model": "with the model's first outline", "reference": "with the reference outline"}

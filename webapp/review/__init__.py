@@ -5,6 +5,7 @@
   seeded random, most uncertain first);
 - :mod:`.worklist`: sessions, cases and progress in the feedback database (:class:`.worklist.Worklists`);
 - :mod:`.agreement`: model-vs-reviewer, reviewer-vs-reviewer and against-reference agreement, and the export;
+- :mod:`.chart`: the organiser's outline-agreement chart (bars side by side on a fixed 0–1 axis, n under each);
 - :mod:`.desk`: what the viewer and the API do with a worklist; :mod:`.panel`: the viewer's worklist and
   organiser panels; :mod:`.cli`: ``liverclick review``.
 

@@ -48,6 +48,8 @@ def agreement_report(worklists: Worklists, session: ReviewSession) -> tuple[dict
     outlined = [c for c in referenced if c.reference_mask is not None]
     model = {
         "cases": len(referenced),
+        "labelled": sum(1 for c in referenced if c.reference_label),
+        "outlined": len(outlined),
         "class_accuracy": _mean([c.model_class == c.reference_label for c in referenced if c.reference_label]),
         "outline_jaccard": _mean([jaccard(c.model_mask, c.reference_mask) for c in outlined]),
     }
@@ -94,6 +96,8 @@ def _reviewer(session: ReviewSession, name: str, rows: list[dict]) -> dict:
         "mean_outline_rating": _mean([r["outline_rating"] for r in rows]),
         "class_agreement_with_model": _mean([r["reviewer_class"] == r["model_class"] for r in rows]),
         "outline_jaccard_with_model": _mean([r["jaccard_with_model"] for r in rows]),
+        "classes_with_reference": len(with_label),
+        "outlines_with_reference": len(with_mask),
         "class_accuracy_against_reference": _mean([r["reviewer_class"] == r["reference_class"] for r in with_label]),
         "outline_jaccard_against_reference": _mean([r["jaccard_with_reference"] for r in with_mask]),
     }
@@ -158,8 +162,9 @@ def agreement_markdown(report: dict) -> str:
     for r in report["reviewers"]:
         lines.append(
             f"| {r['reviewer']} | {r['reviewed']} of {report['cases']} | {r['accepted']} | "
-            f"{_pct(r['class_agreement_with_model'])} | {_num(r['outline_jaccard_with_model'])} | "
-            f"{_pct(r['class_accuracy_against_reference'])} | {_num(r['outline_jaccard_against_reference'])} |"
+            f"{_pct(r['class_agreement_with_model'], r['reviewed'])} | {_num(r['outline_jaccard_with_model'])} | "
+            f"{_pct(r['class_accuracy_against_reference'], r['classes_with_reference'])} | "
+            f"{_num(r['outline_jaccard_against_reference'])} |"
         )
     lines += [
         "",
@@ -168,14 +173,16 @@ def agreement_markdown(report: dict) -> str:
     ]
     for p in report["pairs"]:
         lines.append(
-            f"| {p['a']} / {p['b']} | {p['shared_cases']} | {_pct(p['class_agreement'])} | {_num(p['kappa'])} | "
+            f"| {p['a']} / {p['b']} | {p['shared_cases']} | {_pct(p['class_agreement'], p['shared_cases'])} | "
+            f"{_num(p['kappa'])} | "
             f"{_num(p['outline_jaccard'])} |"
         )
     m = report["model_vs_reference"]
     lines += [
         "",
         f"The model's first answers against the reference ({m['cases']} cases with one): class accuracy "
-        f"{_pct(m['class_accuracy'])}, outline Jaccard {_num(m['outline_jaccard'])}.",
+        f"{_pct(m['class_accuracy'], m['labelled'])}, outline Jaccard {_num(m['outline_jaccard'])} "
+        f"({m['outlined']} with a reference outline).",
         "",
     ]
     return "\n".join(lines)
@@ -185,8 +192,9 @@ def _cell(value) -> str:
     return "" if value is None else str(value)
 
 
-def _pct(value) -> str:
-    return "–" if value is None else f"{value:.0%}"
+def _pct(value: float | None, n: int) -> str:
+    """A share with its denominator: "100% (1 of 1)"."""
+    return "–" if value is None or not n else f"{value:.0%} ({round(value * n)} of {n})"
 
 
 def _num(value) -> str:

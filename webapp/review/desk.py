@@ -29,6 +29,7 @@ from .cases import WorklistError
 from .worklist import ReviewSession, StoredCase, Worklists
 
 ALL_DONE = "all {n} cases of session {name!r} are reviewed; open one by its number to review it again"
+LAST_LEFT = "case {k} is the last one left to review, and it is open"
 
 
 class Desk:
@@ -53,18 +54,23 @@ class Desk:
         worklists.check_reviewer(session, reviewer)
         return session
 
-    def fetch(self, name: str, reviewer: str | None, position: int | None) -> tuple[ReviewSession, StoredCase]:
-        """A case of the reviewer's session: at ``position`` (from 0), or the next one not reviewed."""
+    def fetch(
+        self, name: str, reviewer: str | None, position: int | None, shown: int | None = None
+    ) -> tuple[ReviewSession, StoredCase]:
+        """A case of the reviewer's session: at ``position`` (from 0), or the next one not reviewed other than the
+        one ``shown``."""
         session = self.session_for(name, reviewer)
         if position is None:
-            position = self.worklists.next_position(session, reviewer)
+            position = self.worklists.next_position(session, reviewer, shown)
+            if position is None and shown is not None and shown not in self.worklists.reviewed(session, reviewer):
+                raise WorklistError(LAST_LEFT.format(k=shown + 1))
             if position is None:
                 raise WorklistError(ALL_DONE.format(n=session.size, name=session.name))
         return session, self.worklists.case(session, position)
 
     @staticmethod
     def ref(session: ReviewSession, case: StoredCase) -> CaseRef:
-        return CaseRef(session.name, session.id, case.id, case.position, session.size)
+        return CaseRef(session.name, session.id, case.id, case.position, session.size, case.key)
 
     @staticmethod
     def picture(case: StoredCase) -> UltrasoundImage:
@@ -72,7 +78,8 @@ class Desk:
 
     def open(self, tab: Tab, name: str, reviewer: str | None, position: int | None) -> Tab:
         """The viewer's tab showing a case with the model's outline for its first prompt."""
-        session, case = self.fetch(name, reviewer, position)
+        shown = tab.case.position if tab.case is not None and tab.case.session == name else None
+        session, case = self.fetch(name, reviewer, position, shown)
         return open_case(self.viewer.predictor, tab, self.picture(case), self.ref(session, case), case.prompt)
 
     # --- the API ---------------------------------------------------------------------------------------------
@@ -159,7 +166,7 @@ class Desk:
                 )
                 return self.viewer.the_store().add(record), prediction
 
-            feedback_id, prediction = self.viewer.deadline.run(work)
+            feedback_id, prediction = self.viewer.deadline.run(work, owner=request.username)
             upcoming = self.worklists.next_position(stored, request.username)
         answer = prediction_json(prediction, FEEDBACK_ANSWER)
         return {"id": feedback_id, **answer, "next": None if upcoming is None else upcoming + 1}

@@ -15,7 +15,9 @@ from ..feedback.record import FeedbackError
 from ..tab import CaseRef
 from ..tabs import TabError
 from .agreement import agreement_markdown, agreement_report
+from .chart import agreement_chart
 from .desk import Desk
+from .worklist import next_after
 
 
 class ReviewPanels:
@@ -30,7 +32,10 @@ class ReviewPanels:
             self.session = gr.Dropdown([], value=None, label="Session", elem_id="worklist-session")
             with gr.Row():
                 self.next = gr.Button("Next case", variant="primary", size="sm", elem_id="next-case")
-                self.number = gr.Number(None, label="Case number", precision=0, minimum=1, elem_id="case-number")
+                # A text box: a number box shows 0, marked invalid, before anything is typed.
+                self.number = gr.Textbox(
+                    "", label="Case number", placeholder="e.g. 3", max_lines=1, elem_id="case-number"
+                )
                 self.open = gr.Button("Open case", size="sm", elem_id="open-case")
             self.progress = gr.Markdown(elem_id="worklist-progress")
 
@@ -42,9 +47,7 @@ class ReviewPanels:
             self.report = gr.Markdown(elem_id="organiser-report")
             with gr.Row():
                 self.progress_plot = gr.BarPlot(x="reviewer", y="reviewed", title="Cases reviewed", y_lim=[0, None])
-                self.jaccard_plot = gr.BarPlot(
-                    x="reviewer", y="jaccard", color="against", title="Outline Jaccard index", y_lim=[0, 1]
-                )
+                self.agreement_chart = gr.HTML(elem_id="agreement-chart")  # webapp.review.chart
                 self.kappa_plot = gr.BarPlot(x="pair", y="kappa", title="Cohen's kappa (class)", y_lim=[-1, 1])
 
     def wire(self, demo: gr.Blocks, state: gr.State, outputs: list, submitted) -> None:
@@ -57,7 +60,7 @@ class ReviewPanels:
         self.open.click(self.on_open, [state, self.session, self.number], [*outputs, self.progress], **model)
         self.session.change(self.on_progress, [state, self.session], self.progress, show_progress="hidden", **ui)
         submitted.then(self.on_progress, [state, self.session], self.progress, show_progress="hidden", **ui)
-        plots = [self.report, self.progress_plot, self.jaccard_plot, self.kappa_plot]
+        plots = [self.report, self.progress_plot, self.agreement_chart, self.kappa_plot]
         self.org_session.change(self.on_report, self.org_session, plots, **ui)
         self.refresh.click(self.on_report, self.org_session, plots, **ui)
 
@@ -82,11 +85,12 @@ class ReviewPanels:
     def on_next(self, key: str, name: str | None, request: gr.Request) -> tuple:
         return self._open(key, name, None, request.username)
 
-    def on_open(self, key: str, name: str | None, number, request: gr.Request) -> tuple:
-        if number is None:
+    def on_open(self, key: str, name: str | None, number: str | None, request: gr.Request) -> tuple:
+        digits = (number or "").strip()
+        if not digits.isdigit() or int(digits) < 1:
             gr.Warning(text.NO_CASE_NUMBER)
             return gr.skip(), gr.skip(), gr.skip()
-        return self._open(key, name, int(number) - 1, request.username)
+        return self._open(key, name, int(digits) - 1, request.username)
 
     def _open(self, key: str, name: str | None, position: int | None, user: str | None) -> tuple:
         """The tab's key, the canvas showing the case, and the progress line."""
@@ -113,9 +117,16 @@ class ReviewPanels:
         except FeedbackError as exc:
             return f"**{exc}**"
         done = self.desk.worklists.reviewed(session, user)
-        upcoming = next((p for p in range(session.size) if p not in done), None)
-        shown = case.position if case is not None and case.session == name else None
-        return text.progress_line(size=session.size, reviewed=len(done), shown=shown, upcoming=upcoming)
+        shown = case if case is not None and case.session == name else None
+        position = None if shown is None else shown.position
+        return text.progress_line(
+            size=session.size,
+            reviewed=len(done),
+            shown=position,
+            upcoming=next_after(done, session.size, position),
+            case_key=None if shown is None else shown.key,
+            shown_done=position in done,
+        )
 
     # --- the organiser ---------------------------------------------------------------------------------------
     def on_report(self, name: str | None, request: gr.Request) -> tuple:
@@ -128,18 +139,8 @@ class ReviewPanels:
         report, _ = agreement_report(worklists, worklists.session(name))
         reviewers = report["reviewers"]
         progress = pd.DataFrame([{k: r[k] for k in ("reviewer", "reviewed")} for r in reviewers])
-        against = {"model": "outline_jaccard_with_model", "reference": "outline_jaccard_against_reference"}
-        jaccard = pd.DataFrame(
-            [
-                {"reviewer": r["reviewer"], "against": name, "jaccard": r[key]}
-                for r in reviewers
-                for name, key in against.items()
-                if r[key] is not None
-            ],
-            columns=["reviewer", "against", "jaccard"],
-        )
         kappa = pd.DataFrame(
             [{"pair": f"{p['a']} / {p['b']}", "kappa": p["kappa"]} for p in report["pairs"] if p["kappa"] is not None],
             columns=["pair", "kappa"],
         )
-        return agreement_markdown(report), progress, jaccard, kappa
+        return agreement_markdown(report), progress, agreement_chart(reviewers), kappa

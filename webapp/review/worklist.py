@@ -156,10 +156,10 @@ class Worklists:
         )
         return self.store.read(lambda run: {int(r[0]) for r in run(sql, (session.id, reviewer)).fetchall()})
 
-    def next_position(self, session: ReviewSession, reviewer: str) -> int | None:
-        """The first case in the session's order that ``reviewer`` has not reviewed; None when all are done."""
-        done = self.reviewed(session, reviewer)
-        return next((p for p in range(session.size) if p not in done), None)
+    def next_position(self, session: ReviewSession, reviewer: str, shown: int | None = None) -> int | None:
+        """The first case in the session's order that ``reviewer`` has not reviewed, other than the one ``shown``
+        (the first after it, else from the start); None when no other is left."""
+        return next_after(self.reviewed(session, reviewer), session.size, shown)
 
     def progress(self, session: ReviewSession) -> dict[str, int]:
         """Cases reviewed, by reviewer (every reviewer of the session, 0 included)."""
@@ -228,3 +228,10 @@ def _stored(row, **pixels) -> StoredCase:
 
 def _mask(png) -> np.ndarray | None:
     return None if png is None else decode_png(bytes(png)) > 0
+
+
+def next_after(done: set[int], size: int, shown: int | None) -> int | None:
+    """The first position not in ``done`` after ``shown`` (then from the start), never ``shown`` itself."""
+    start = 0 if shown is None else shown + 1
+    order = [*range(start, size), *range(0, start)]
+    return next((p for p in order if p not in done and p != shown), None)

@@ -31,12 +31,11 @@ function showResult() {
   msg.hidden = !st.message;
   if (!r) return;
   const malignancy = el("div", "lc-malignancy");
-  malignancy.append(bar(r.malignant_label, r.malignant_prob, "lc-malignant"));
-  for (const op of r.operating_points) {
-    const p = el("p", "lc-op");
-    p.append(el("strong", "", `${op.statement[0].toUpperCase()}${op.statement.slice(1)}. `), el("span", "", op.meaning));
-    malignancy.append(p);
-  }
+  malignancy.append(bar(r.malignant_label, r.malignant_prob, "lc-malignant"), el("p", "lc-sentence", r.sentence));
+  const details = el("details", "lc-details");
+  details.append(el("summary", "", r.details_heading));
+  for (const line of r.details) details.append(el("p", "lc-op", line));
+  malignancy.append(details);
   const classes = el("div", "lc-classes");
   if (r.classes.length > 2) {
     // a benign/malignant model's malignant probability says it all
