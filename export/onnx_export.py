@@ -167,6 +167,12 @@ def metrics_from_report(report: dict) -> dict:
                 "accuracy_ci95",
             )
         }
+        if "calibration" in bm:  # the check of the calibration on the evaluated split (webapp.card.held_out_ece)
+            cal = bm["calibration"]
+            out["benign_malignant"]["calibration"] = {
+                "per_image": {k: cal["per_image"][k] for k in ("ece", "ece_ci95", "brier") if k in cal["per_image"]},
+                "per_input": {k: cal["per_input"][k] for k in ("ece", "brier")},
+            }
     if report.get("noc"):
         out["noc"] = {k: report["noc"][k] for k in ("noc85", "noc85_ci95", "noc90", "noc90_ci95")}
     return _rounded(out)

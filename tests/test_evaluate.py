@@ -12,6 +12,7 @@ import pytest
 from core.cli import main
 from core.manifest import read_manifest, write_manifest
 from core.runtime import Segmenter
+from export.onnx_export import metrics_from_report
 from training.adapters import phantom_manifest
 from training.clicks import case_seed
 from training.evaluation.baselines import box_mask, disk_mask, ellipse_mask, shape_scores
@@ -22,6 +23,7 @@ from training.evaluation.protocol import evaluate
 from training.evaluation.summary import binary_block
 from training.phantoms import MALIGNANT
 from training.shifts import STRESS_SHIFTS
+from webapp import card
 
 N_BOOT = 100
 
@@ -130,6 +132,8 @@ def test_binary_report_fields(reports):
         assert 0 <= c[field] <= 1
     assert c["auroc_ci95"][0] <= c["auroc"] <= c["auroc_ci95"][1]
     assert np.sum(c["confusion_matrix"]) == 12
+    ece = c["calibration"]["per_image"]
+    assert ece["ece_ci95"][0] <= ece["ece"] <= ece["ece_ci95"][1]
     assert 1 <= r["noc"]["noc85"] <= r["noc"]["noc90"] <= NOC_MAX_CLICKS
     assert len(r["noc"]["mean_ji_after_k"]) == len(r["noc"]["mean_ji_after_k_ci95"]) == NOC_MAX_CLICKS
     assert {"box", "ellipse", "disk", "lesion_area", "box_fill_deficit"} <= set(r["baselines"])
@@ -140,6 +144,17 @@ def test_binary_report_fields(reports):
     assert len(image["two_click"]["ji"]) == len(image["two_click"]["inputs"]) == 5
     assert image["two_click"]["mean_ji"] == pytest.approx(np.mean(image["two_click"]["ji"]))
     json.dumps(r, allow_nan=False)  # strict JSON: undefined statistics are null, never NaN
+
+
+def test_the_cards_figures_carry_the_calibration_checked_on_the_evaluated_split(reports):
+    """export's card metrics keep the ECE the report measured, so the page can tell a held-out check (webapp.card)."""
+    metrics = metrics_from_report(reports.binary)
+    measured = reports.binary["classification"]["calibration"]
+    check = metrics["benign_malignant"]["calibration"]
+    assert check["per_image"]["ece"] == pytest.approx(measured["per_image"]["ece"], abs=1e-4)
+    assert check["per_input"]["ece"] == pytest.approx(measured["per_input"]["ece"], abs=1e-4)
+    fitted_elsewhere = {"metrics": metrics, "calibration": {"fitted_on": {"split": "another split"}}}
+    assert card.held_out_ece(fitted_elsewhere) == max(check["per_image"]["ece"], check["per_input"]["ece"])
 
 
 def test_four_class_report_fields(reports, four_class_spec):

@@ -198,9 +198,11 @@ def _calibration_markdown(bm: dict) -> list[str]:
     cal = bm.get("calibration")
     if not cal:
         return []
+    ci = cal["per_image"].get("ece_ci95")
+    ci_text = f" (95% CI {ci[0]:.3f}–{ci[1]:.3f})" if ci else ""
     lines = [
         f"Calibration of the malignant probability ({cal['bins']} equal-width bins): ECE "
-        f"{cal['per_image']['ece']:.3f} and Brier score {cal['per_image']['brier']:.3f} per image (inputs "
+        f"{cal['per_image']['ece']:.3f}{ci_text} and Brier score {cal['per_image']['brier']:.3f} per image (inputs "
         f"averaged); ECE {cal['per_input']['ece']:.3f} and Brier {cal['per_input']['brier']:.3f} per input, as the "
         "viewer shows it.",
         "",

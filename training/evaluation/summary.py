@@ -167,6 +167,9 @@ def classification_summary(records: list[dict], spec, mode: str, n_boot: int, se
         per_input = np.array([p for r in records for p in r[key]["malignant_prob"]])
         per_input_y = np.repeat(y, [len(r[key]["malignant_prob"]) for r in records])
         binary["calibration"] = calibration_block(y, malig, per_input_y, per_input)
+        binary["calibration"]["per_image"]["ece_ci95"] = stats.bootstrap_ci(
+            lambda idx: calibration.expected_calibration_error(y[idx], malig[idx]), len(y), n_boot, seed
+        ).tolist()
         binary["operating_points"] = {
             name: {
                 "threshold": t,
