@@ -41,7 +41,8 @@ def test_the_model_says_which_images_it_is_for(bundled, liver, make_model):
     assert config["title"] == "liverclick · breast ultrasound lesions · research only"
     page = json.dumps(config, default=str)
     assert "# liverclick: breast ultrasound lesions" in page
-    assert "**Research tool, not for diagnosis.** Model: busi_joint_lite 2.0, for **breast ultrasound** images" in page
+    model = f"Model: busi_joint_lite {bundled.version}, for **breast ultrasound** images"
+    assert f"**Research tool, not for diagnosis.** {model}" in page
 
 
 def test_liver_phantoms_are_shown_only_with_a_liver_model(bundled, liver, tmp_path):
@@ -54,8 +55,9 @@ def test_liver_phantoms_are_shown_only_with_a_liver_model(bundled, liver, tmp_pa
 
 
 def test_calibrated_only_with_a_held_out_check_that_passed(bundled):
-    assert not card.calibrated(bundled.card)  # 2.0: calibration fitted on validation, not checked on test
-    assert card.held_out_ece(bundled.card) is None
+    assert card.held_out_ece(bundled.card) > card.ECE_LIMIT  # 2.1: checked on the test split, and over the limit
+    assert not card.calibrated(bundled.card)
+    assert card.held_out_ece(with_check({"per_image": {"ece": 0.03}}, split="m.csv [val], 86 images")) is None
     assert card.calibrated(with_check({"per_input": {"ece": 0.03}, "per_image": {"ece": 0.04}}))
     assert not card.calibrated(with_check({"per_input": {"ece": 0.03}, "per_image": {"ece": 0.119}}))
     assert not card.calibrated(with_check({"per_input": {"ece": 0.03}}, split="data/busi/manifest.csv [val]"))
@@ -65,17 +67,26 @@ def test_calibrated_only_with_a_held_out_check_that_passed(bundled):
 
 def test_the_card_reads_as_a_summary_with_the_raw_card_behind_a_toggle(bundled):
     summary = card.summary_markdown(bundled)
-    assert summary.startswith("**busi_joint_lite 2.0** outlines and classifies lesions in **breast ultrasound**")
+    assert summary.startswith(
+        f"**busi_joint_lite {bundled.version}** outlines and classifies lesions in **breast ultrasound**"
+    )
     assert "**Trained on**: BUSI breast ultrasound" in summary and "Breast ultrasound, not liver." in summary
+    metrics, spec = bundled.card["metrics"], bundled.spec
+    box, bm, noc = metrics["two_click_jaccard"], metrics["benign_malignant"], metrics["noc"]
+    rates = bundled.card["calibration"]["rates_at_points"]["sensitivity_95"]
     for row in (
-        "| Outline from a box: mean Jaccard index with the reference (0–1) | 0.825 | 0.804–0.845 |",
-        "| Clicks needed to reach a Jaccard index of 0.85 (mean) | 4.4 | 3.5–5.3 |",
-        "| Benign/malignant AUROC (0.5 is chance, 1 perfect) | 0.837 | 0.729–0.927 |",
-        "| 95%-sensitivity | 0.09 | 95% | 56% |",
+        "| Outline from a box: mean Jaccard index with the reference (0–1) | "
+        f"{box['mean']:.3f} | {box['ci95'][0]:.3f}–{box['ci95'][1]:.3f} |",
+        f"| Clicks needed to reach a Jaccard index of 0.85 (mean) | {noc['noc85']:.1f} | "
+        f"{noc['noc85_ci95'][0]:.1f}–{noc['noc85_ci95'][1]:.1f} |",
+        f"| Benign/malignant AUROC (0.5 is chance, 1 perfect) | {bm['auroc']:.3f} | "
+        f"{bm['auroc_ci95'][0]:.3f}–{bm['auroc_ci95'][1]:.3f} |",
+        f"| 95%-sensitivity | {dict(spec.operating_points)['sensitivity_95']:.2f} | "
+        f"{rates['sensitivity']:.0%} | {rates['specificity']:.0%} |",
     ):
         assert row in summary
     assert "score, not a calibrated probability" in summary
-    for raw in ("noc85_ci95", "rates_at_points", "b88bb24", "git_revision"):
+    for raw in ("noc85_ci95", "rates_at_points", bundled.card["git_revision"], "git_revision"):
         assert raw not in summary and raw in card.raw_json(bundled)
     checked = {**bundled.card, **with_check({"per_image": {"ece": 0.031}})}
     checked["metrics"] = {**bundled.card["metrics"], **checked["metrics"]}
@@ -88,8 +99,8 @@ def test_the_card_reads_as_a_summary_with_the_raw_card_behind_a_toggle(bundled):
     assert "is a calibrated probability" in words and "0.031" in words
 
 
-def test_the_malignancy_sentence_is_one_sentence_and_its_caveat_only_where_it_applies(bundled):
-    points = list(bundled.spec.operating_points)  # 90%: 0.21, 95%: 0.09, Youden: 0.23
+def test_the_malignancy_sentence_is_one_sentence_and_its_caveat_only_where_it_applies():
+    points = [("sensitivity_90", 0.21), ("sensitivity_95", 0.09), ("youden", 0.23)]
     low = text.malignancy_sentence(0.05, points, calibrated=False)
     assert low == (
         "Malignancy score (not a calibrated probability): 5%, below the 95%-sensitivity, 90%-sensitivity and "
@@ -105,3 +116,6 @@ def test_the_malignancy_sentence_is_one_sentence_and_its_caveat_only_where_it_ap
     assert [line for line in details if "chance of cancer" in line] == [
         "Being above the 95%-sensitivity threshold is not a 95% chance of cancer."
     ]
+    assert "no held-out check" in details[-1]
+    checked = text.malignancy_details(0.15, points, calibrated=False, ece=0.128)[-1]
+    assert checked.startswith("Not calibrated: on held-out test images") and "0.128" in checked

@@ -34,15 +34,16 @@ def save(page, name: str, **kw) -> None:
 def test_a_first_time_user_reads_what_the_model_is_what_it_says_and_its_card(page, canvas, start_viewer):
     from playwright.sync_api import expect
 
-    url = start_viewer(load_model("default"), build={"examples_dir": EXAMPLES})
+    model = load_model("default")
+    url = start_viewer(model, build={"examples_dir": EXAMPLES})
     page.goto(url)
     notice = page.locator("#notice")
     expect(notice).to_be_visible()  # not folded away
     assert page.title() == "liverclick · breast ultrasound lesions · research only"
     assert "liverclick: breast ultrasound lesions" in page.locator("#title").inner_text()
     assert notice.inner_text().startswith(
-        "Research tool, not for diagnosis. Model: busi_joint_lite 2.0, for breast ultrasound images: benign or "
-        "malignant."
+        f"Research tool, not for diagnosis. Model: busi_joint_lite {model.version}, for breast ultrasound images: "
+        "benign or malignant."
     )
     expect(page.get_by_text("busi_malignant_055.png")).to_be_visible()
     assert page.get_by_text("phantom_hcc.png").count() == 0  # a liver phantom would be called benign or malignant
@@ -50,8 +51,10 @@ def test_a_first_time_user_reads_what_the_model_is_what_it_says_and_its_card(pag
     card = page.locator("#model-card")
     expect(card).to_be_visible()
     words = card.inner_text()
-    assert "busi_joint_lite 2.0 outlines and classifies lesions in breast ultrasound images" in words
-    assert "Benign/malignant AUROC (0.5 is chance, 1 perfect)\t0.837\t0.729–0.927" in words
+    assert f"busi_joint_lite {model.version} outlines and classifies lesions in breast ultrasound images" in words
+    bm = model.card["metrics"]["benign_malignant"]
+    low, high = bm["auroc_ci95"]
+    assert f"Benign/malignant AUROC (0.5 is chance, 1 perfect)\t{bm['auroc']:.3f}\t{low:.3f}–{high:.3f}" in words
     assert "a score, not a calibrated probability" in words
     assert not any(raw in words for raw in ("noc85_ci95", "rates_at_points", "git_revision"))
     save(page, "first_page.jpg")
@@ -67,6 +70,7 @@ def test_a_first_time_user_reads_what_the_model_is_what_it_says_and_its_card(pag
     details = page.locator("#canvas .lc-details")
     assert not details.evaluate("d => d.open")  # on demand
     page.locator("#canvas .lc-details summary").click()
-    expect(details).to_contain_text("Youden threshold (0.23): the score that best balanced")
+    youden = dict(model.spec.operating_points)["youden"]
+    expect(details).to_contain_text(f"Youden threshold ({youden:.2f}): the score that best balanced")
     expect(details).to_contain_text("Not calibrated")
     save(page, "result_panel.jpg", clip=page.locator("#canvas").bounding_box())

@@ -183,6 +183,12 @@ def malignancy_details(p: float, points: list[tuple[str, float]], *, calibrated:
             lines.append(f"Being above the {value}%-sensitivity threshold is not a {value}% chance of cancer.")
     if calibrated:
         lines.append(f"Calibrated: on held-out test images its expected calibration error was {ece:.3f}.")
+    elif ece is not None:
+        lines.append(
+            f"Not calibrated: on held-out test images this number was off from how often such lesions are malignant "
+            f"by {ece:.3f} on average (expected calibration error), so read it as a ranking against the thresholds, "
+            "not as a chance."
+        )
     else:
         lines.append(
             "Not calibrated: the model's card shows no held-out check that this number matches how often such "
@@ -261,6 +267,12 @@ def _calibration_words(calibration: dict) -> str:
         return (
             f"**The malignancy number is a calibrated probability**: fitted{where}, and on held-out images its "
             f"expected calibration error was {calibration['ece']:.3f} (at most {calibration['limit']:.2f} counts)."
+        )
+    if calibration["ece"] is not None:
+        return (
+            f"**The malignancy number is a score, not a calibrated probability**: its calibration was fitted{where}, "
+            f"and on held-out images its expected calibration error was {calibration['ece']:.3f}, above the "
+            f"{calibration['limit']:.2f} a probability needs."
         )
     return (
         f"**The malignancy number is a score, not a calibrated probability**: its calibration was fitted{where}, "

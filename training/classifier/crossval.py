@@ -199,6 +199,7 @@ def calibrate(fs: FeatureSet, oof: np.ndarray, n_boot: int = 2000, seed: int = 0
         "fitted_on": {
             "what": "out-of-fold predictions of the lesions the network was not trained on (grouped k-fold, every "
             "repeat)",
+            "split": "+".join(sorted({fs.splits[i] for i in fs.unseen_lesions})) if fs.splits else "all",
             "n_images": len(y),
             "n_inputs": int(len(labels)),
             "inputs": "box prompts, each on its own",
