@@ -115,7 +115,13 @@ class Api:
                 comment=comment,
             )
             record = feedback_record(
-                self.viewer.predictor, picture, p, prediction, request.username, review, request_id
+                self.viewer.predictor,
+                image=picture,
+                prompt=p,
+                prediction=prediction,
+                reviewer=request.username,
+                review=review,
+                request_id=request_id,
             )
             feedback_id = store.add(record)
         return {"id": feedback_id, **prediction_json(prediction, FEEDBACK_ANSWER)}

@@ -9,7 +9,7 @@ travel in every response. So:
   inside Gradio's cache folder (so Gradio serves it in place, without a copy), in a folder of its owner;
 - :class:`FileGuard`, an ASGI middleware, answers a file request under that folder only for the owner (the
   signed-in user it was made for), refuses every other file of the upload and cache folder, and refuses
-  Gradio's deep links (which hand a session's contents to whoever has its hash).
+  Gradio's deep links (which hand a Gradio session's contents to whoever has its hash).
 
 Without logins there is nobody to tell apart: every tab's files are then served to whoever has their URL,
 which holds a random folder name.
@@ -39,7 +39,7 @@ from core.imageio import ImageError
 
 API_FILE_TTL_S = 600  # an API answer's mask, kept for the client to download
 RECENT_S, RECENT_BYTES = 60, 256 * 2**20  # uploads just read, for a request that shares one (below)
-SERVED_KEPT = 9  # a session's latest files (its picture and the latest outlines' downloads): a page may still fetch one
+SERVED_KEPT = 9  # a tab's latest files (its picture and the latest outlines' downloads): a page may still fetch one
 PUBLIC = "public"  # the owner folder when the server has no logins
 FILE_ROUTES = ("/gradio_api/file=", "/file=", "/gradio_api/file/", "/file/")
 DEEP_LINK = "/gradio_api/deep_link"
@@ -54,8 +54,8 @@ def upload_root() -> Path:
 
 
 class Workspace:
-    """Files the viewer serves: ``ROOT/<owner>/<session>/...`` and ``ROOT/<owner>/api/<id>/...``, inside
-    Gradio's cache folder. A session's folder goes with the session; API files after API_FILE_TTL_S."""
+    """Files the viewer serves: ``ROOT/<owner>/<tab>/...`` and ``ROOT/<owner>/api/<id>/...``, inside
+    Gradio's cache folder. A tab's folder goes with the tab; API files after API_FILE_TTL_S."""
 
     def __init__(self) -> None:
         upload_root().mkdir(parents=True, exist_ok=True)
@@ -102,12 +102,12 @@ class Workspace:
             total -= len(old)
 
     def new_key(self, username: str | None) -> str:
-        """A fresh session folder of this user's, relative to the root."""
+        """A fresh tab folder of this user's, relative to the root."""
         return f"{owner(username)}/{uuid.uuid4().hex}"
 
     def write_served(self, key: str, name: str, data: bytes) -> str:
-        """Write a file session ``key`` shows (the view, a download) into a folder named by its content, as Gradio's
-        cache does: new content gets a new URL, the same content keeps its URL. The session's older files
+        """Write a file the tab ``key`` shows (the view, a download) into a folder named by its content, as Gradio's
+        cache does: new content gets a new URL, the same content keeps its URL. The tab's older files
         beyond the latest SERVED_KEPT are removed."""
         folder = self.root / key / hashlib.sha256(data).hexdigest()[:16]
         target = folder / name
@@ -138,9 +138,10 @@ class Workspace:
                     shutil.rmtree(old, ignore_errors=True)
         return self.write(f"{owner(username)}/api/{uuid.uuid4().hex}", name, data)
 
-    def remove(self, session) -> None:
-        if session.key:
-            shutil.rmtree(self.root / session.key, ignore_errors=True)
+    def remove(self, tab) -> None:
+        """The tab's folder, with every file it was shown."""
+        if tab.key:
+            shutil.rmtree(self.root / tab.key, ignore_errors=True)
 
 
 def upload_field(**kwargs) -> gr.File:

@@ -240,6 +240,7 @@ class Review:
 
 def feedback_record(
     segmenter: Predictor,
+    *,
     image: UltrasoundImage,
     prompt: Prompt,
     prediction: Prediction,
@@ -282,13 +283,13 @@ def submit_review(store: FeedbackStore, predictor: Predictor, tab: Tab, reviewer
         raise FeedbackError("outline a lesion first: the feedback is about the current outline and class")
     record = feedback_record(
         predictor,
-        tab.image,
-        tab.prompt,
-        tab.prediction,
-        reviewer,
-        review,
-        tab.request_id or None,
-        tab.case,
+        image=tab.image,
+        prompt=tab.prompt,
+        prediction=tab.prediction,
+        reviewer=reviewer,
+        review=review,
+        request_id=tab.request_id or None,
+        case=tab.case,
     )
     return replace(tab, feedback_id=store.add(record))
 

@@ -156,13 +156,13 @@ class Desk:
                 prediction = self.viewer.predictor.replay(picture, p)
                 record = feedback_record(
                     self.viewer.predictor,
-                    picture,
-                    p,
-                    prediction,
-                    request.username,
-                    review,
-                    request_id,
-                    self.ref(stored, case),
+                    image=picture,
+                    prompt=p,
+                    prediction=prediction,
+                    reviewer=request.username,
+                    review=review,
+                    request_id=request_id,
+                    case=self.ref(stored, case),
                 )
                 return self.viewer.the_store().add(record), prediction
 
