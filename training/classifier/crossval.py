@@ -33,6 +33,7 @@ from sklearn.preprocessing import StandardScaler
 from ..evaluation.calibration import (
     SENSITIVITY_TARGETS,
     brier,
+    ece_ci95,
     expected_calibration_error,
     fit_temperature,
     reliability,
@@ -190,9 +191,6 @@ def calibrate(fs: FeatureSet, oof: np.ndarray, n_boot: int = 2000, seed: int = 0
     tempered = temper(oof.reshape(-1, oof.shape[-1]), temperature).reshape(oof.shape)
     image_before, image_after = lesion_scores(fs, oof).mean(axis=0), lesion_scores(fs, tempered).mean(axis=0)
 
-    def ece_ci(p: np.ndarray) -> list:
-        return bootstrap_ci(lambda idx: expected_calibration_error(y[idx], p[idx]), len(y), n_boot, seed).tolist()
-
     return {
         "temperature": temperature,
         "operating_points": points,
@@ -206,10 +204,13 @@ def calibrate(fs: FeatureSet, oof: np.ndarray, n_boot: int = 2000, seed: int = 0
         },
         "per_input_before": {"ece": expected_calibration_error(y_prompt, before), "brier": brier(y_prompt, before)},
         "per_input_after": {"ece": expected_calibration_error(y_prompt, after), "brier": brier(y_prompt, after)},
-        "per_image_before": {"ece": expected_calibration_error(y, image_before), "ece_ci95": ece_ci(image_before)},
+        "per_image_before": {
+            "ece": expected_calibration_error(y, image_before),
+            "ece_ci95": ece_ci95(y, image_before, n_boot, seed),
+        },
         "per_image_after": {
             "ece": expected_calibration_error(y, image_after),
-            "ece_ci95": ece_ci(image_after),
+            "ece_ci95": ece_ci95(y, image_after, n_boot, seed),
             "brier": brier(y, image_after),
             "reliability": reliability(y, image_after),
         },

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import minimize_scalar
 
-from .stats import binary_rates, youden
+from .stats import binary_rates, bootstrap_ci, youden
 
 SENSITIVITY_TARGETS = (0.90, 0.95)
 ECE_BINS = 10
@@ -60,6 +60,12 @@ def expected_calibration_error(y: np.ndarray, prob: np.ndarray, bins: int = ECE_
         if sel.any():
             total += sel.sum() * abs(y[sel].mean() - prob[sel].mean())
     return float(total / max(len(y), 1))
+
+
+def ece_ci95(y: np.ndarray, prob: np.ndarray, n_boot: int, seed: int) -> list[float]:
+    """Percentile bootstrap 95% CI of the ECE over items (images or lesions)."""
+    y, prob = np.asarray(y), np.asarray(prob)
+    return bootstrap_ci(lambda idx: expected_calibration_error(y[idx], prob[idx]), len(y), n_boot, seed).tolist()
 
 
 def reliability(y: np.ndarray, prob: np.ndarray, bins: int = ECE_BINS) -> list[dict]:

@@ -166,10 +166,7 @@ def classification_summary(records: list[dict], spec, mode: str, n_boot: int, se
         binary = binary_block(y, malig, n_boot, seed)
         per_input = np.array([p for r in records for p in r[key]["malignant_prob"]])
         per_input_y = np.repeat(y, [len(r[key]["malignant_prob"]) for r in records])
-        binary["calibration"] = calibration_block(y, malig, per_input_y, per_input)
-        binary["calibration"]["per_image"]["ece_ci95"] = stats.bootstrap_ci(
-            lambda idx: calibration.expected_calibration_error(y[idx], malig[idx]), len(y), n_boot, seed
-        ).tolist()
+        binary["calibration"] = calibration_block(y, malig, per_input_y, per_input, n_boot=n_boot, seed=seed)
         binary["operating_points"] = {
             name: {
                 "threshold": t,
@@ -201,10 +198,13 @@ def classification_summary(records: list[dict], spec, mode: str, n_boot: int, se
 RATES = ("sensitivity", "specificity")
 
 
-def calibration_block(y: np.ndarray, prob: np.ndarray, y_input: np.ndarray, prob_input: np.ndarray) -> dict:
+def calibration_block(
+    y: np.ndarray, prob: np.ndarray, y_input: np.ndarray, prob_input: np.ndarray, *, n_boot: int, seed: int
+) -> dict:
     """ECE, Brier score and reliability bins of the malignant probability, per image (averaged over its inputs,
-    as the report's classification) and per input (as the viewer shows each prompt's)."""
-    return {
+    as the report's classification; with the ECE's bootstrap CI over images) and per input (as the viewer shows
+    each prompt's)."""
+    block = {
         "bins": calibration.ECE_BINS,
         **{
             level: {
@@ -215,6 +215,8 @@ def calibration_block(y: np.ndarray, prob: np.ndarray, y_input: np.ndarray, prob
             for level, t, p in (("per_image", y, prob), ("per_input", y_input, prob_input))
         },
     }
+    block["per_image"]["ece_ci95"] = calibration.ece_ci95(y, prob, n_boot, seed)
+    return block
 
 
 def _rates_ci(y: np.ndarray, score: np.ndarray, threshold: float, n_boot: int, seed: int) -> np.ndarray:
